@@ -1,0 +1,121 @@
+//! A seeded smart-building graph: campus → buildings → floors → rooms → sensors, with
+//! `contains`, `hasSensor` and room-to-room `adjacentTo` edges, model inheritance and mixed
+//! property types. Shared by the benches and the load harness.
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+
+pub const CONTEXT: &str = "dtmi:dtdl:context;3";
+
+/// The DTDL models of the generated graph.
+pub fn models() -> Vec<Value> {
+    let space = json!({
+        "@context": CONTEXT, "@id": "dtmi:bench:Space;1", "@type": "Interface",
+        "contents": [
+            {"@type": "Property", "name": "name", "schema": "string"},
+            {"@type": "Property", "name": "area", "schema": "double"},
+            {"@type": "Relationship", "name": "contains", "target": "dtmi:bench:Space;1"}
+        ]
+    });
+    let campus = json!({"@context": CONTEXT, "@id": "dtmi:bench:Campus;1", "@type": "Interface", "extends": "dtmi:bench:Space;1"});
+    let building = json!({
+        "@context": CONTEXT, "@id": "dtmi:bench:Building;1", "@type": "Interface", "extends": "dtmi:bench:Space;1",
+        "contents": [{"@type": "Property", "name": "address", "schema": {"@type": "Object", "fields": [
+            {"name": "city", "schema": "string"}, {"name": "zip", "schema": "string"}]}}]
+    });
+    let floor = json!({
+        "@context": CONTEXT, "@id": "dtmi:bench:Floor;1", "@type": "Interface", "extends": "dtmi:bench:Space;1",
+        "contents": [{"@type": "Property", "name": "level", "schema": "integer"}]
+    });
+    let room = json!({
+        "@context": CONTEXT, "@id": "dtmi:bench:Room;1", "@type": "Interface", "extends": "dtmi:bench:Space;1",
+        "contents": [
+            {"@type": "Property", "name": "capacity", "schema": "integer"},
+            {"@type": "Property", "name": "occupied", "schema": "boolean"},
+            {"@type": "Relationship", "name": "hasSensor", "target": "dtmi:bench:Sensor;1"},
+            {"@type": "Relationship", "name": "adjacentTo", "target": "dtmi:bench:Room;1"}
+        ]
+    });
+    let sensor = json!({
+        "@context": CONTEXT, "@id": "dtmi:bench:Sensor;1", "@type": "Interface",
+        "contents": [
+            {"@type": "Property", "name": "kind", "schema": "string"},
+            {"@type": "Property", "name": "value", "schema": "double"}
+        ]
+    });
+    let temp = json!({"@context": CONTEXT, "@id": "dtmi:bench:TemperatureSensor;1", "@type": "Interface", "extends": "dtmi:bench:Sensor;1"});
+    vec![space, campus, building, floor, room, sensor, temp]
+}
+
+/// A tiny deterministic generator (xorshift), so every run builds the same graph.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+pub struct Twin {
+    pub id: String,
+    pub body: Value,
+}
+
+pub struct Rel {
+    pub source: String,
+    pub id: String,
+    pub target: String,
+    pub name: &'static str,
+}
+
+/// Shape: per building 10 floors, per floor 20 rooms, per room 2 sensors (≈ 61 twins per
+/// floor); the number of buildings follows from `twins`.
+pub fn graph(twins: usize, seed: u64) -> (Vec<Twin>, Vec<Rel>) {
+    let mut rng = Rng::new(seed);
+    let per_building = 1 + 10 * (1 + 20 * 3);
+    let buildings = (twins / per_building).max(1);
+    let mut out = vec![Twin { id: "campus".into(), body: json!({"$metadata": {"$model": "dtmi:bench:Campus;1"}, "name": "Campus"}) }];
+    let mut rels = Vec::new();
+    for b in 0..buildings {
+        let bid = format!("b{b}");
+        out.push(Twin { id: bid.clone(), body: json!({"$metadata": {"$model": "dtmi:bench:Building;1"}, "name": format!("Building {b}"),
+            "address": {"city": format!("City{}", b % 17), "zip": format!("{:05}", rng.below(99999))}}) });
+        rels.push(Rel { source: "campus".into(), id: format!("c-{bid}"), target: bid.clone(), name: "contains" });
+        for f in 0..10 {
+            let fid = format!("{bid}-f{f}");
+            out.push(Twin { id: fid.clone(), body: json!({"$metadata": {"$model": "dtmi:bench:Floor;1"}, "name": format!("Floor {f}"), "level": f}) });
+            rels.push(Rel { source: bid.clone(), id: format!("c-{fid}"), target: fid.clone(), name: "contains" });
+            for r in 0..20 {
+                let rid = format!("{fid}-r{r}");
+                out.push(Twin { id: rid.clone(), body: json!({"$metadata": {"$model": "dtmi:bench:Room;1"}, "name": format!("Room {r}"),
+                    "area": (rng.below(5000) as f64) / 10.0, "capacity": rng.below(40), "occupied": rng.below(2) == 1}) });
+                rels.push(Rel { source: fid.clone(), id: format!("c-{rid}"), target: rid.clone(), name: "contains" });
+                if r > 0 {
+                    rels.push(Rel { source: rid.clone(), id: format!("adj-{r}"), target: format!("{fid}-r{}", r - 1), name: "adjacentTo" });
+                }
+                for s in 0..2 {
+                    let sid = format!("{rid}-s{s}");
+                    let model = if s == 0 { "dtmi:bench:TemperatureSensor;1" } else { "dtmi:bench:Sensor;1" };
+                    out.push(Twin { id: sid.clone(), body: json!({"$metadata": {"$model": model},
+                        "kind": if s == 0 { "temperature" } else { "co2" }, "value": (rng.below(4000) as f64) / 100.0}) });
+                    rels.push(Rel { source: rid.clone(), id: format!("h-{s}"), target: sid, name: "hasSensor" });
+                }
+            }
+        }
+        if out.len() >= twins {
+            break;
+        }
+    }
+    (out, rels)
+}

@@ -1,0 +1,271 @@
+//! Opening the store and the write path. Every operation builds one `WriteBatch` holding its
+//! data, its index entries and its change record, and commits it here:
+//!
+//! 1. under the writer lock: read current state, validate, build the batch, assign the next
+//!    change sequence number;
+//! 2. under the publish lock: write the batch to RocksDB (WAL, not yet synced) and publish
+//!    the in-memory state it implies (model index, catalog), so snapshots see both or neither;
+//! 3. outside both locks: wait until the WAL is fsynced (group commit: one fsync covers every
+//!    batch written before it started, so concurrent writers share them).
+//!
+//! Invariant: change sequence numbers are assigned and written in one order under the writer
+//! lock, and the WAL is a prefix-durable log, so whatever survives a crash is gap-free.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard, RwLock};
+use rocksdb::{
+    BlockBasedOptions, ColumnFamily, ColumnFamilyDescriptor, IteratorMode, Options, WriteBatch,
+    WriteOptions, DB,
+};
+
+use crate::cdc::Change;
+use crate::dtdl::{Catalog, StoredModel};
+use crate::error::{Error, Result};
+use crate::index::ModelIndex;
+use crate::keys::*;
+use crate::{clock, model};
+
+/// How the engine behaves; the defaults are what a server wants.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// fsync the WAL before acknowledging a write. Off only for tests and bulk loads.
+    pub sync_writes: bool,
+    /// Enforce relationship `maxMultiplicity` (ADT does not).
+    pub strict_multiplicity: bool,
+    /// Maximum number of twins (ADT's default instance limit is 2,000,000).
+    pub max_twins: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            sync_writes: true,
+            strict_multiplicity: false,
+            max_twins: u64::from(u32::MAX),
+        }
+    }
+}
+
+/// What snapshots see besides RocksDB: the resolved models and the model index.
+#[derive(Clone, Default)]
+pub(crate) struct State {
+    pub catalog: Arc<Catalog>,
+    pub models: Arc<BTreeMap<String, StoredModel>>,
+    pub index: ModelIndex,
+}
+
+/// Counters only the writer changes.
+pub(crate) struct Writer {
+    pub next_twin: u32,
+    pub next_seq: u64,
+}
+
+pub struct Engine {
+    pub(crate) db: DB,
+    pub(crate) config: EngineConfig,
+    writer: Mutex<Writer>,
+    pub(crate) published: RwLock<State>,
+    /// Batches written to RocksDB so far, and how many of them are known durable.
+    written: AtomicU64,
+    synced: Mutex<u64>,
+}
+
+/// A batch being built by one operation, with the state it will publish.
+pub(crate) struct Commit<'a> {
+    pub writer: MutexGuard<'a, Writer>,
+    pub batch: WriteBatch,
+    pub state: Option<State>,
+    pub changes: Vec<Change>,
+    pub next_twin: u32,
+}
+
+impl Engine {
+    pub fn open(path: impl AsRef<Path>, config: EngineConfig) -> Result<Engine> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_max_background_jobs(2);
+        let mut table = BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        let cfs = ALL_CFS.iter().map(|name| {
+            let mut cf = Options::default();
+            cf.set_block_based_table_factory(&table);
+            cf.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            ColumnFamilyDescriptor::new(*name, cf)
+        });
+        let db = DB::open_cf_descriptors(&options, path, cfs)?;
+        let mut engine = Engine {
+            db,
+            config,
+            writer: Mutex::new(Writer {
+                next_twin: 0,
+                next_seq: 1,
+            }),
+            published: RwLock::new(State::default()),
+            written: AtomicU64::new(0),
+            synced: Mutex::new(0),
+        };
+        engine.check_format()?;
+        engine.load()?;
+        Ok(engine)
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> Result<&ColumnFamily> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| Error::Internal(format!("column family {name} missing")))
+    }
+
+    fn check_format(&self) -> Result<()> {
+        let meta = self.cf(CF_META)?;
+        match self.db.get_cf(meta, META_FORMAT_VERSION)? {
+            None => {
+                self.db
+                    .put_cf(meta, META_FORMAT_VERSION, FORMAT_VERSION.to_be_bytes())?;
+                Ok(())
+            }
+            Some(v) if decode_u32(&v) == Some(FORMAT_VERSION) => Ok(()),
+            Some(v) => Err(Error::Corruption(format!(
+                "data format version {:?}, this build reads {FORMAT_VERSION}",
+                decode_u32(&v)
+            ))),
+        }
+    }
+
+    /// Rebuilds the in-memory state from the store: models, catalog, model index, counters.
+    fn load(&mut self) -> Result<()> {
+        let mut models = BTreeMap::new();
+        for item in self.db.iterator_cf(self.cf(CF_MODELS)?, IteratorMode::Start) {
+            let (key, value) = item?;
+            let id = String::from_utf8(key.to_vec())
+                .map_err(|_| Error::Corruption("model id is not UTF-8".into()))?;
+            models.insert(id.clone(), model::decode(&id, &value)?);
+        }
+        let catalog = build_catalog(&models)?;
+        let mut index = ModelIndex::default();
+        for item in self.db.iterator_cf(self.cf(CF_MODEL_TWINS)?, IteratorMode::Start) {
+            let (key, _) = item?;
+            let (model, twin) = decode_model_twin(&key)
+                .ok_or_else(|| Error::Corruption("model index key".into()))?;
+            index.insert(model, twin);
+        }
+        let next_twin = match self.db.get_cf(self.cf(CF_META)?, META_NEXT_TWIN)? {
+            Some(v) => decode_u32(&v).ok_or_else(|| Error::Corruption("next_twin".into()))?,
+            None => 0,
+        };
+        let last_seq = match self
+            .db
+            .iterator_cf(self.cf(CF_CDC)?, IteratorMode::End)
+            .next()
+        {
+            Some(item) => decode_u64(&item?.0).ok_or_else(|| Error::Corruption("cdc key".into()))?,
+            None => 0,
+        };
+        let last_seq = last_seq.max(match self.db.get_cf(self.cf(CF_META)?, META_NEXT_SEQ)? {
+            Some(v) => decode_u64(&v)
+                .ok_or_else(|| Error::Corruption("next_seq".into()))?
+                .saturating_sub(1),
+            None => 0,
+        });
+        *self.writer.get_mut() = Writer {
+            next_twin,
+            next_seq: last_seq + 1,
+        };
+        *self.published.get_mut() = State {
+            catalog: Arc::new(catalog),
+            models: Arc::new(models),
+            index,
+        };
+        Ok(())
+    }
+
+    /// The current published state (cheap: reference-counted parts).
+    pub(crate) fn state(&self) -> State {
+        self.published.read().clone()
+    }
+
+    pub(crate) fn begin(&self) -> Commit<'_> {
+        let writer = self.writer.lock();
+        let next_twin = writer.next_twin;
+        Commit {
+            writer,
+            batch: WriteBatch::default(),
+            state: None,
+            changes: Vec::new(),
+            next_twin,
+        }
+    }
+
+    /// Writes the batch with its change records, publishes its state, and returns once it is
+    /// durable. Returns the sequence numbers given to the changes.
+    pub(crate) fn commit(&self, mut commit: Commit<'_>) -> Result<Vec<u64>> {
+        let time = clock::now();
+        let cdc = self.cf(CF_CDC)?;
+        let mut seq = commit.writer.next_seq;
+        let mut seqs = Vec::with_capacity(commit.changes.len());
+        for change in &mut commit.changes {
+            change.seq = seq;
+            if change.time.is_empty() {
+                change.time = time.clone();
+            }
+            commit.batch.put_cf(cdc, cdc_key(seq), change.encode()?);
+            seqs.push(seq);
+            seq += 1;
+        }
+        let meta = self.cf(CF_META)?;
+        if seq != commit.writer.next_seq {
+            commit.batch.put_cf(meta, META_NEXT_SEQ, seq.to_be_bytes());
+        }
+        if commit.next_twin != commit.writer.next_twin {
+            commit
+                .batch
+                .put_cf(meta, META_NEXT_TWIN, commit.next_twin.to_be_bytes());
+        }
+        let mut options = WriteOptions::default();
+        options.set_sync(false);
+        {
+            let mut published = self.published.write();
+            self.db.write_opt(commit.batch, &options)?;
+            if let Some(state) = commit.state {
+                *published = state;
+            }
+        }
+        commit.writer.next_seq = seq;
+        commit.writer.next_twin = commit.next_twin;
+        let ticket = self.written.fetch_add(1, Ordering::SeqCst) + 1;
+        drop(commit.writer);
+        self.make_durable(ticket)?;
+        Ok(seqs)
+    }
+
+    /// Group commit: returns once batch number `ticket` is on disk.
+    fn make_durable(&self, ticket: u64) -> Result<()> {
+        if !self.config.sync_writes {
+            return Ok(());
+        }
+        let mut synced = self.synced.lock();
+        if *synced >= ticket {
+            return Ok(());
+        }
+        // Everything written before this point is covered by the fsync below.
+        let covered = self.written.load(Ordering::SeqCst);
+        self.db.flush_wal(true)?;
+        *synced = covered;
+        Ok(())
+    }
+
+    /// The next sequence number the change log will use.
+    pub fn next_sequence(&self) -> u64 {
+        self.writer.lock().next_seq
+    }
+}
+
+pub(crate) fn build_catalog(models: &BTreeMap<String, StoredModel>) -> Result<Catalog> {
+    let definitions: Vec<serde_json::Value> =
+        models.values().map(|m| m.definition.clone()).collect();
+    Catalog::build(&definitions).map_err(Error::Dtdl)
+}

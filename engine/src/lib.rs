@@ -1,0 +1,30 @@
+//! twingraph storage engine: DTDL models, twins, relationships, model indexes and the
+//! change-data-capture log, on RocksDB. Blocking API; no async, no HTTP.
+//!
+//! `Engine` is the one entry point: write operations are its methods, reads go through a
+//! `Snapshot` (`engine.snapshot()`), which sees one consistent state.
+
+mod cdc;
+mod check;
+mod clock;
+mod db;
+pub mod dtdl;
+mod error;
+mod index;
+mod keys;
+pub mod limits;
+mod model;
+pub mod patch;
+mod relationship;
+mod snapshot;
+mod twin;
+mod twin_patch;
+mod write;
+
+pub use cdc::{Change, ChangeKind};
+pub use check::IntegrityReport;
+pub use db::{Engine, EngineConfig};
+pub use error::{Entity, Error, Invalid, Result};
+pub use relationship::Relationship;
+pub use snapshot::Snapshot;
+pub use twin::Twin;

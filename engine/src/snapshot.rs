@@ -1,0 +1,315 @@
+//! The read API: one consistent view of twins, relationships, models and the model index.
+//! A multi-step read (a query, a page of a list) takes one snapshot and reads only from it.
+
+use std::sync::Arc;
+
+use rocksdb::{Direction, IteratorMode, ReadOptions};
+use roaring::RoaringBitmap;
+use serde_json::Value;
+
+use crate::cdc::Change;
+use crate::db::{Engine, State};
+use crate::dtdl::{Catalog, StoredModel};
+use crate::error::{Entity, Error, Result};
+use crate::keys::*;
+use crate::relationship::Relationship;
+use crate::twin::Twin;
+
+pub struct Snapshot<'a> {
+    engine: &'a Engine,
+    snap: rocksdb::Snapshot<'a>,
+    state: State,
+}
+
+fn parse_json(bytes: &[u8], what: &str) -> Result<Value> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Corruption(format!("{what}: {e}")))
+}
+
+impl Engine {
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        // Taken under the publish lock so the RocksDB snapshot and the in-memory state match.
+        let published = self.published.read();
+        let snap = self.db.snapshot();
+        let state = published.clone();
+        drop(published);
+        Snapshot {
+            engine: self,
+            snap,
+            state,
+        }
+    }
+}
+
+impl<'a> Snapshot<'a> {
+    fn read_options(&self) -> ReadOptions {
+        let mut options = ReadOptions::default();
+        options.set_snapshot(&self.snap);
+        options
+    }
+
+    fn prefix_options(&self, prefix: &[u8]) -> ReadOptions {
+        let mut options = self.read_options();
+        if let Some(end) = prefix_end(prefix) {
+            options.set_iterate_upper_bound(end);
+        }
+        options
+    }
+
+    fn get(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.snap.get_cf(self.engine.cf(cf)?, key)?)
+    }
+
+    /// Calls `f` for every (key, value) under `prefix`, in key order, until it returns false.
+    pub(crate) fn scan_prefix(
+        &self,
+        cf: &str,
+        prefix: &[u8],
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<bool>,
+    ) -> Result<()> {
+        let iter = self.engine.db.iterator_cf_opt(
+            self.engine.cf(cf)?,
+            self.prefix_options(prefix),
+            IteratorMode::From(prefix, Direction::Forward),
+        );
+        for item in iter {
+            let (key, value) = item?;
+            if !key.starts_with(prefix) || !f(&key, &value)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.state.catalog
+    }
+
+    pub fn catalog_arc(&self) -> Arc<Catalog> {
+        self.state.catalog.clone()
+    }
+
+    pub fn model(&self, id: &str) -> Option<&StoredModel> {
+        self.state.models.get(id)
+    }
+
+    /// All stored models, ordered by id.
+    pub fn models(&self) -> impl Iterator<Item = &StoredModel> {
+        self.state.models.values()
+    }
+
+    pub fn twin_num(&self, id: &str) -> Result<Option<u32>> {
+        match self.get(CF_TWIN_IDS, id.as_bytes())? {
+            Some(v) => Ok(Some(
+                decode_u32(&v).ok_or_else(|| Error::Corruption("twin number".into()))?,
+            )),
+            None => Ok(None),
+        }
+    }
+
+    pub fn twin_by_num(&self, num: u32) -> Result<Option<Twin>> {
+        let Some(bytes) = self.get(CF_TWINS, &twin_key(num))? else {
+            return Ok(None);
+        };
+        let doc = parse_json(&bytes, "twin")?;
+        let id = doc
+            .get("$dtId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::Corruption(format!("twin {num} has no $dtId")))?
+            .to_string();
+        Ok(Some(Twin { id, num, doc }))
+    }
+
+    pub fn twin(&self, id: &str) -> Result<Option<Twin>> {
+        match self.twin_num(id)? {
+            Some(num) => self.twin_by_num(num),
+            None => Ok(None),
+        }
+    }
+
+    /// The twin, or `NotFound`.
+    pub fn existing_twin(&self, id: &str) -> Result<Twin> {
+        self.twin(id)?
+            .ok_or_else(|| Error::not_found(Entity::Twin, id))
+    }
+
+    /// Every twin, in twin-number order.
+    pub fn twins(&self) -> Result<impl Iterator<Item = Result<Twin>> + '_> {
+        let iter = self.engine.db.iterator_cf_opt(
+            self.engine.cf(CF_TWINS)?,
+            self.read_options(),
+            IteratorMode::Start,
+        );
+        Ok(iter.map(|item| {
+            let (key, value) = item?;
+            let num = decode_u32(&key).ok_or_else(|| Error::Corruption("twin key".into()))?;
+            let doc = parse_json(&value, "twin")?;
+            let id = doc
+                .get("$dtId")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            Ok(Twin { id, num, doc })
+        }))
+    }
+
+    pub fn twin_count(&self) -> u64 {
+        self.state.index.all().len()
+    }
+
+    /// Numbers of all twins.
+    pub fn all_twins(&self) -> &RoaringBitmap {
+        self.state.index.all()
+    }
+
+    /// `IS_OF_MODEL(model)` (or `IS_OF_MODEL(model, exact)`) as a bitmap of twin numbers.
+    pub fn model_twins(&self, model: &str, exact: bool) -> RoaringBitmap {
+        if exact {
+            self.state.index.exact(model)
+        } else {
+            self.state.index.is_of_model(&self.state.catalog, model)
+        }
+    }
+
+    pub fn relationship(&self, source: &str, id: &str) -> Result<Option<Relationship>> {
+        let Some(num) = self.twin_num(source)? else {
+            return Ok(None);
+        };
+        self.relationship_by_num(num, id)
+    }
+
+    pub(crate) fn relationship_by_num(&self, source: u32, id: &str) -> Result<Option<Relationship>> {
+        match self.get(CF_RELS, &rel_key(source, id))? {
+            Some(bytes) => Ok(Some(Relationship::from_doc(parse_json(&bytes, "relationship")?)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Outgoing relationships of `source`, optionally only those named `name`, in
+    /// (name, id) order. `NotFound` when the twin does not exist.
+    pub fn outgoing(&self, source: &str, name: Option<&str>) -> Result<Vec<Relationship>> {
+        let num = self
+            .twin_num(source)?
+            .ok_or_else(|| Error::not_found(Entity::Twin, source))?;
+        self.outgoing_by_num(num, name)
+    }
+
+    pub fn outgoing_by_num(&self, source: u32, name: Option<&str>) -> Result<Vec<Relationship>> {
+        let mut out = Vec::new();
+        self.scan_prefix(CF_OUT, &out_edge_prefix(source, name), |key, _| {
+            let (_, _, id) =
+                decode_out_edge(key).ok_or_else(|| Error::Corruption("out edge key".into()))?;
+            let rel = self.relationship_by_num(source, id)?.ok_or_else(|| {
+                Error::Corruption(format!("edge without relationship: {source}/{id}"))
+            })?;
+            out.push(rel);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// (name, relationship id, target number) of the outgoing edges of `source`, without
+    /// reading relationship bodies: what graph traversal needs.
+    pub fn out_edges(&self, source: u32, name: Option<&str>) -> Result<Vec<(String, String, u32)>> {
+        let mut out = Vec::new();
+        self.scan_prefix(CF_OUT, &out_edge_prefix(source, name), |key, value| {
+            let (_, name, id) =
+                decode_out_edge(key).ok_or_else(|| Error::Corruption("out edge key".into()))?;
+            let target = decode_u32(value).ok_or_else(|| Error::Corruption("out edge".into()))?;
+            out.push((name.to_string(), id.to_string(), target));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// (name, relationship id, source number) of the incoming edges of `target`.
+    pub fn in_edges(&self, target: u32) -> Result<Vec<(String, String, u32)>> {
+        let mut out = Vec::new();
+        self.scan_prefix(CF_IN, &in_edge_prefix(target), |key, value| {
+            let (_, source, id) =
+                decode_in_edge(key).ok_or_else(|| Error::Corruption("in edge key".into()))?;
+            let name = std::str::from_utf8(value)
+                .map_err(|_| Error::Corruption("in edge name".into()))?;
+            out.push((name.to_string(), id.to_string(), source));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// Incoming relationships of `target`. `NotFound` when the twin does not exist.
+    pub fn incoming(&self, target: &str) -> Result<Vec<Relationship>> {
+        let num = self
+            .twin_num(target)?
+            .ok_or_else(|| Error::not_found(Entity::Twin, target))?;
+        let mut out = Vec::new();
+        for (_, id, source) in self.in_edges(num)? {
+            let rel = self.relationship_by_num(source, &id)?.ok_or_else(|| {
+                Error::Corruption(format!("incoming edge without relationship: {source}/{id}"))
+            })?;
+            out.push(rel);
+        }
+        Ok(out)
+    }
+
+    /// Every relationship, ordered by (source number, id).
+    pub fn relationships(&self) -> Result<impl Iterator<Item = Result<Relationship>> + '_> {
+        let iter = self.engine.db.iterator_cf_opt(
+            self.engine.cf(CF_RELS)?,
+            self.read_options(),
+            IteratorMode::Start,
+        );
+        Ok(iter.map(|item| {
+            let (_, value) = item?;
+            Relationship::from_doc(parse_json(&value, "relationship")?)
+        }))
+    }
+
+    /// Whether `twin` has any relationship, outgoing or incoming.
+    pub fn has_relationships(&self, twin: u32) -> Result<bool> {
+        let mut any = false;
+        for (cf, prefix) in [(CF_OUT, out_edge_prefix(twin, None)), (CF_IN, in_edge_prefix(twin).to_vec())] {
+            self.scan_prefix(cf, &prefix, |_, _| {
+                any = true;
+                Ok(false)
+            })?;
+            if any {
+                break;
+            }
+        }
+        Ok(any)
+    }
+
+    /// Change records from sequence `from` on, at most `limit` of them.
+    pub fn changes(&self, from: u64, limit: usize) -> Result<Vec<Change>> {
+        let mut out = Vec::new();
+        let start = cdc_key(from);
+        let iter = self.engine.db.iterator_cf_opt(
+            self.engine.cf(CF_CDC)?,
+            self.read_options(),
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        for item in iter.take(limit) {
+            let (_, value) = item?;
+            out.push(Change::decode(&value)?);
+        }
+        Ok(out)
+    }
+
+    /// Stored event routes: (id, record), ordered by id.
+    pub fn event_routes(&self) -> Result<Vec<(String, Value)>> {
+        let mut out = Vec::new();
+        self.scan_prefix(CF_ROUTES, b"", |key, value| {
+            let id = String::from_utf8(key.to_vec())
+                .map_err(|_| Error::Corruption("route id".into()))?;
+            out.push((id, parse_json(value, "event route")?));
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    pub fn event_route(&self, id: &str) -> Result<Option<Value>> {
+        match self.get(CF_ROUTES, id.as_bytes())? {
+            Some(v) => Ok(Some(parse_json(&v, "event route")?)),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! Twin documents: building the stored ADT JSON from a PUT body, validating it against the
+//! flattened model, and the diff a replace reports as its `Twin.Update` patch.
+
+use serde_json::{Map, Value};
+
+use crate::dtdl::{Catalog, FlatModel, Schema};
+use crate::error::{Error, Result};
+use crate::{clock, limits};
+
+/// A stored twin as the read API returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Twin {
+    pub id: String,
+    /// Dense number used by indexes and bitmaps; never reused.
+    pub num: u32,
+    /// The ADT twin JSON: `$dtId`, `$etag`, properties, components, `$metadata`.
+    pub doc: Value,
+}
+
+impl Twin {
+    pub fn model(&self) -> &str {
+        model_of(&self.doc)
+    }
+
+    pub fn etag(&self) -> &str {
+        self.doc.get("$etag").and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+pub(crate) fn model_of(doc: &Value) -> &str {
+    doc.pointer("/$metadata/$model")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+pub fn new_etag() -> String {
+    format!("W/\"{}\"", uuid::Uuid::new_v4())
+}
+
+/// The model a PUT body asks for (`$metadata.$model`).
+pub(crate) fn requested_model(body: &Value) -> Result<String> {
+    match body.pointer("/$metadata/$model") {
+        Some(Value::String(m)) if !m.is_empty() => Ok(m.clone()),
+        Some(_) => Err(Error::validation("$metadata.$model must be a model id")),
+        None => Err(Error::validation("$metadata.$model is required")),
+    }
+}
+
+/// Builds the stored document for `PUT /digitaltwins/{id}` from the request body.
+/// Properties get `lastUpdateTime = now`; a client-supplied `sourceTime` is kept.
+pub(crate) fn build(
+    id: &str,
+    body: &Value,
+    is_component: &dyn Fn(&str) -> bool,
+    now: &str,
+    etag: &str,
+) -> Result<Value> {
+    let model = requested_model(body)?;
+    let body = body
+        .as_object()
+        .ok_or_else(|| Error::validation("a twin must be a JSON object"))?;
+    let metadata_in = match body.get("$metadata") {
+        Some(Value::Object(m)) => m,
+        _ => return Err(Error::validation("$metadata must be an object")),
+    };
+    let mut doc = Map::new();
+    doc.insert("$dtId".into(), Value::String(id.into()));
+    doc.insert("$etag".into(), Value::String(etag.into()));
+    let mut metadata = Map::new();
+    metadata.insert("$model".into(), Value::String(model));
+    metadata.insert("$lastUpdateTime".into(), Value::String(now.into()));
+    for (key, value) in body {
+        if key.starts_with('$') {
+            // $dtId, $etag and $metadata are system fields: the URL and the server own them.
+            continue;
+        }
+        if is_component(key) {
+            let component = value.as_object().ok_or_else(|| {
+                Error::validation(format!("/{key}: a component must be a JSON object"))
+            })?;
+            doc.insert(key.clone(), Value::Object(build_component(key, component, now)?));
+        } else {
+            doc.insert(key.clone(), value.clone());
+            metadata.insert(key.clone(), property_metadata(metadata_in.get(key), now)?);
+        }
+    }
+    doc.insert("$metadata".into(), Value::Object(metadata));
+    Ok(Value::Object(doc))
+}
+
+fn build_component(name: &str, body: &Map<String, Value>, now: &str) -> Result<Map<String, Value>> {
+    let metadata_in = match body.get("$metadata") {
+        Some(Value::Object(m)) => Some(m),
+        None => None,
+        Some(_) => {
+            return Err(Error::validation(format!(
+                "/{name}/$metadata must be an object"
+            )))
+        }
+    };
+    let mut component = Map::new();
+    let mut metadata = Map::new();
+    metadata.insert("$lastUpdateTime".into(), Value::String(now.into()));
+    for (key, value) in body {
+        if key.starts_with('$') {
+            continue;
+        }
+        component.insert(key.clone(), value.clone());
+        metadata.insert(
+            key.clone(),
+            property_metadata(metadata_in.and_then(|m| m.get(key)), now)?,
+        );
+    }
+    component.insert("$metadata".into(), Value::Object(metadata));
+    Ok(component)
+}
+
+/// `{"lastUpdateTime": now}` plus the client's `sourceTime`, if it gave a valid one.
+pub(crate) fn property_metadata(given: Option<&Value>, now: &str) -> Result<Value> {
+    let mut meta = Map::new();
+    meta.insert("lastUpdateTime".into(), Value::String(now.into()));
+    if let Some(source_time) = given.and_then(|g| g.get("sourceTime")) {
+        meta.insert("sourceTime".into(), checked_source_time(source_time)?);
+    }
+    Ok(Value::Object(meta))
+}
+
+pub(crate) fn checked_source_time(value: &Value) -> Result<Value> {
+    match value {
+        Value::String(s) if clock::is_date_time(s) => Ok(value.clone()),
+        Value::Null => Ok(Value::Null),
+        _ => Err(Error::validation(format!(
+            "sourceTime must be an ISO 8601 date-time, got {value}"
+        ))),
+    }
+}
+
+/// Checks a twin document against its model: every key a property or component of the
+/// model, values conforming to their schemas, every component present.
+pub(crate) fn validate(doc: &Value, model: &FlatModel, catalog: &Catalog) -> Result<()> {
+    let doc = doc
+        .as_object()
+        .ok_or_else(|| Error::Internal("twin document is not an object".into()))?;
+    check_contents(doc, model, "")?;
+    for (name, interface) in &model.components {
+        let Some(component) = doc.get(name) else {
+            return Err(Error::validation(format!(
+                "component '{name}' is required: components must be present when a twin is created (use {{\"$metadata\": {{}}}})"
+            )));
+        };
+        let component = component.as_object().ok_or_else(|| {
+            Error::validation(format!("/{name}: a component must be a JSON object"))
+        })?;
+        let component_model = catalog.get(interface).ok_or_else(|| {
+            Error::validation(format!(
+                "/{name}: the component's model {interface} is not stored"
+            ))
+        })?;
+        check_contents(component, component_model, &format!("/{name}"))?;
+    }
+    Ok(())
+}
+
+/// Checks the properties of a twin or of a component (`prefix` is the component's path).
+fn check_contents(doc: &Map<String, Value>, model: &FlatModel, prefix: &str) -> Result<()> {
+    let is_component = !prefix.is_empty();
+    for (key, value) in doc {
+        if key.starts_with('$') {
+            continue;
+        }
+        if let Some(schema) = model.properties.get(key) {
+            check_property(schema, value, &format!("{prefix}/{key}"))?;
+        } else if !is_component && model.components.contains_key(key) {
+            // Checked by `validate` against the component's own model.
+        } else if model.telemetries.contains_key(key) {
+            return Err(Error::validation(format!(
+                "{prefix}/{key}: '{key}' is a Telemetry of {}; telemetry is sent, not stored",
+                model.id
+            )));
+        } else {
+            return Err(Error::validation(format!(
+                "{prefix}/{key}: '{key}' is not a property{} of {}",
+                if is_component { "" } else { " or component" },
+                model.id
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_property(schema: &Schema, value: &Value, path: &str) -> Result<()> {
+    schema
+        .check(value)
+        .map_err(|e| Error::validation(format!("{path}{}: {}", e.path, e.reason)))?;
+    limits::check_strings(value, path)
+}
+
+/// The JSON Patch that turns `old` into `new`, as a replace reports it in `Twin.Update`:
+/// per top-level property and per component property; `$metadata` only for `$model`.
+pub(crate) fn diff(old: &Value, new: &Value) -> Vec<Value> {
+    let mut ops = Vec::new();
+    if model_of(old) != model_of(new) {
+        ops.push(op("replace", "/$metadata/$model", Some(&Value::String(model_of(new).into()))));
+    }
+    let empty = Map::new();
+    diff_properties(
+        old.as_object().unwrap_or(&empty),
+        new.as_object().unwrap_or(&empty),
+        "",
+        &mut ops,
+    );
+    ops
+}
+
+/// Appends the ops that turn the non-system fields of `old` into those of `new`; components
+/// (objects with `$metadata`) are compared property by property.
+pub(crate) fn diff_properties(
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+    prefix: &str,
+    ops: &mut Vec<Value>,
+) {
+    for (key, old_value) in old {
+        if key.starts_with('$') {
+            continue;
+        }
+        let path = format!("{prefix}/{}", escape_pointer(key));
+        match new.get(key) {
+            None => ops.push(op("remove", &path, None)),
+            Some(Value::Object(new_component))
+                if is_component(old_value) && is_component_map(new_component) =>
+            {
+                if let Some(old_component) = old_value.as_object() {
+                    diff_properties(old_component, new_component, &path, ops)
+                }
+            }
+            Some(new_value) if new_value != old_value => {
+                ops.push(op("replace", &path, Some(new_value)))
+            }
+            Some(_) => {}
+        }
+    }
+    for (key, new_value) in new {
+        if !key.starts_with('$') && !old.contains_key(key) {
+            let path = format!("{prefix}/{}", escape_pointer(key));
+            ops.push(op("add", &path, Some(&strip_metadata(new_value))));
+        }
+    }
+}
+
+fn is_component(value: &Value) -> bool {
+    value.get("$metadata").is_some()
+}
+
+fn is_component_map(map: &Map<String, Value>) -> bool {
+    map.contains_key("$metadata")
+}
+
+fn strip_metadata(value: &Value) -> Value {
+    match value {
+        Value::Object(map) if map.contains_key("$metadata") => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+pub(crate) fn op(kind: &str, path: &str, value: Option<&Value>) -> Value {
+    let mut m = Map::new();
+    m.insert("op".into(), Value::String(kind.into()));
+    m.insert("path".into(), Value::String(path.into()));
+    if let Some(v) = value {
+        m.insert("value".into(), v.clone());
+    }
+    Value::Object(m)
+}
+
+pub(crate) fn escape_pointer(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn build_keeps_source_time_and_drops_system_fields() {
+        let body = json!({
+            "$dtId": "ignored", "$etag": "ignored",
+            "$metadata": {"$model": "dtmi:a:b;1", "temp": {"sourceTime": "2022-05-31T12:00:00.000125009Z"}},
+            "temp": 21.5,
+            "comp": {"$metadata": {}}
+        });
+        let doc = build("t1", &body, &|k| k == "comp", "NOW", "W/\"e\"").unwrap();
+        assert_eq!(model_of(&doc), "dtmi:a:b;1");
+        assert_eq!(doc["$dtId"], "t1");
+        assert_eq!(doc["$etag"], "W/\"e\"");
+        assert_eq!(doc["temp"], 21.5);
+        assert_eq!(doc["$metadata"]["temp"]["sourceTime"], "2022-05-31T12:00:00.000125009Z");
+        assert_eq!(doc["$metadata"]["temp"]["lastUpdateTime"], "NOW");
+        assert_eq!(doc["comp"]["$metadata"]["$lastUpdateTime"], "NOW");
+        assert!(doc["$metadata"].get("$dtId").is_none());
+    }
+
+    #[test]
+    fn build_refuses_missing_model_and_bad_source_time() {
+        assert!(build("t", &json!({"a": 1}), &|_| false, "N", "E").is_err());
+        assert!(build("t", &json!({"$metadata": {"$model": 3}}), &|_| false, "N", "E").is_err());
+        let bad = json!({"$metadata": {"$model": "dtmi:a:b;1", "p": {"sourceTime": "soon"}}, "p": 1});
+        assert!(build("t", &bad, &|_| false, "N", "E").is_err());
+    }
+
+    #[test]
+    fn diff_reports_property_and_component_changes() {
+        let old = json!({"$metadata": {"$model": "dtmi:a;1"}, "a": 1, "b": 2, "c": {"$metadata": {}, "x": 1}});
+        let new = json!({"$metadata": {"$model": "dtmi:a;2"}, "a": 1, "b": 3, "d": 4, "c": {"$metadata": {}, "y": 2}});
+        let ops = diff(&old, &new);
+        assert_eq!(
+            ops,
+            vec![
+                json!({"op": "replace", "path": "/$metadata/$model", "value": "dtmi:a;2"}),
+                json!({"op": "replace", "path": "/b", "value": 3}),
+                json!({"op": "remove", "path": "/c/x"}),
+                json!({"op": "add", "path": "/c/y", "value": 2}),
+                json!({"op": "add", "path": "/d", "value": 4}),
+            ]
+        );
+    }
+}

@@ -1,0 +1,276 @@
+//! Relationship operations: create or replace, JSON Patch, delete. Each keeps the body and
+//! both adjacency entries in one batch.
+
+use serde_json::{json, Value};
+
+use crate::cdc::{relationship_subject, Change, ChangeKind};
+use crate::db::{Commit, Engine};
+use crate::dtdl::RelationshipDef;
+use crate::error::{Entity, Error, Invalid, Result};
+use crate::keys::*;
+use crate::relationship::{self, Relationship};
+use crate::snapshot::Snapshot;
+use crate::twin::{self, Twin};
+use crate::write::twins::{check_if_match, model_for_write};
+use crate::{limits, patch};
+
+impl Engine {
+    /// `PUT /digitaltwins/{source}/relationships/{id}`: creates or replaces a relationship.
+    pub fn put_relationship(
+        &self,
+        source: &str,
+        id: &str,
+        body: &Value,
+        if_none_match: bool,
+    ) -> Result<Relationship> {
+        limits::check_id("relationship", id)?;
+        let mut commit = self.begin();
+        let state = self.state();
+        let snapshot = self.snapshot();
+        let source_twin = snapshot.existing_twin(source)?;
+        let existing = snapshot.relationship_by_num(source_twin.num, id)?;
+        if if_none_match && existing.is_some() {
+            return Err(Error::PreconditionFailed(format!(
+                "relationship {id} of twin {source} already exists"
+            )));
+        }
+        let rel = relationship::build(source, id, body, &twin::new_etag())?;
+        let (target_twin, def) = self.check_endpoints(&snapshot, &state, &source_twin, &rel)?;
+        relationship::validate_properties(&rel.doc, &def)?;
+        if existing.is_none() {
+            self.check_counts(&snapshot, &source_twin, &target_twin, &def)?;
+        }
+        if let Some(old) = &existing {
+            let old_target = snapshot.twin_num(&old.target)?;
+            self.unstage_edges(&mut commit, source_twin.num, old_target, old)?;
+        }
+        drop(snapshot);
+        self.stage_relationship(&mut commit, source_twin.num, target_twin.num, &rel)?;
+        let subject = relationship_subject(source, id);
+        let change = match &existing {
+            None => Change::new(ChangeKind::RelationshipCreate, source, subject, rel.doc.clone()),
+            Some(old) => Change::new(
+                ChangeKind::RelationshipUpdate,
+                source,
+                subject,
+                json!({"modelId": source_twin.model(), "patch": relationship::diff(&old.doc, &rel.doc)}),
+            ),
+        };
+        commit.changes.push(change);
+        self.commit(commit)?;
+        Ok(rel)
+    }
+
+    /// Checks what ADT checks of a relationship's ends: the name is defined on the source's
+    /// model, the target exists, is another twin, and is of the target model.
+    fn check_endpoints(
+        &self,
+        snapshot: &Snapshot<'_>,
+        state: &crate::db::State,
+        source: &Twin,
+        rel: &Relationship,
+    ) -> Result<(Twin, RelationshipDef)> {
+        let source_model = model_for_write(state, source.model())?;
+        let def = source_model
+            .relationships
+            .get(&rel.name)
+            .cloned()
+            .ok_or_else(|| {
+                Error::invalid(
+                    Invalid::Relationship,
+                    format!(
+                        "relationship '{}' is not defined on model {} of twin {}",
+                        rel.name,
+                        source.model(),
+                        source.id
+                    ),
+                )
+            })?;
+        if rel.target == rel.source {
+            return Err(Error::invalid(
+                Invalid::SelfRelationship,
+                "the relationship cannot connect to the same digital twin",
+            ));
+        }
+        let target = snapshot
+            .twin(&rel.target)?
+            .ok_or_else(|| Error::not_found(Entity::TargetTwin, &rel.target))?;
+        if let Some(wanted) = &def.target {
+            let ok = state
+                .catalog
+                .get(target.model())
+                .is_some_and(|m| m.ancestors.contains(wanted));
+            if !ok {
+                return Err(Error::invalid(
+                    Invalid::Relationship,
+                    format!(
+                        "relationship '{}' must target a twin of {wanted}; twin {} is of {}",
+                        rel.name,
+                        target.id,
+                        target.model()
+                    ),
+                ));
+            }
+        }
+        Ok((target, def))
+    }
+
+    /// ADT's per-twin relationship limits, and `maxMultiplicity` in strict mode.
+    fn check_counts(
+        &self,
+        snapshot: &Snapshot<'_>,
+        source: &Twin,
+        target: &Twin,
+        def: &RelationshipDef,
+    ) -> Result<()> {
+        if let (true, Some(max)) = (self.config.strict_multiplicity, def.max_multiplicity) {
+            let count = snapshot.out_edges(source.num, Some(&def.name))?.len() as u64;
+            if count >= max {
+                return Err(Error::validation(format!(
+                    "twin {} already has {count} '{}' relationships; maxMultiplicity is {max}",
+                    source.id, def.name
+                )));
+            }
+        }
+        if snapshot.out_edges(source.num, None)?.len() >= limits::MAX_RELATIONSHIPS_PER_TWIN {
+            return Err(Error::LimitExceeded(format!(
+                "twin {} has {} outgoing relationships, the maximum",
+                source.id,
+                limits::MAX_RELATIONSHIPS_PER_TWIN
+            )));
+        }
+        if snapshot.in_edges(target.num)?.len() >= limits::MAX_RELATIONSHIPS_PER_TWIN {
+            return Err(Error::LimitExceeded(format!(
+                "twin {} has {} incoming relationships, the maximum",
+                target.id,
+                limits::MAX_RELATIONSHIPS_PER_TWIN
+            )));
+        }
+        Ok(())
+    }
+
+    fn stage_relationship(
+        &self,
+        commit: &mut Commit<'_>,
+        source: u32,
+        target: u32,
+        rel: &Relationship,
+    ) -> Result<()> {
+        let bytes = serde_json::to_vec(&rel.doc)
+            .map_err(|e| Error::Internal(format!("encoding a relationship: {e}")))?;
+        commit
+            .batch
+            .put_cf(self.cf(CF_RELS)?, rel_key(source, &rel.id), bytes);
+        commit.batch.put_cf(
+            self.cf(CF_OUT)?,
+            out_edge_key(source, &rel.name, &rel.id),
+            twin_key(target),
+        );
+        commit.batch.put_cf(
+            self.cf(CF_IN)?,
+            in_edge_key(target, source, &rel.id),
+            rel.name.as_bytes(),
+        );
+        Ok(())
+    }
+
+    fn unstage_edges(
+        &self,
+        commit: &mut Commit<'_>,
+        source: u32,
+        target: Option<u32>,
+        rel: &Relationship,
+    ) -> Result<()> {
+        commit
+            .batch
+            .delete_cf(self.cf(CF_OUT)?, out_edge_key(source, &rel.name, &rel.id));
+        if let Some(target) = target {
+            commit
+                .batch
+                .delete_cf(self.cf(CF_IN)?, in_edge_key(target, source, &rel.id));
+        }
+        Ok(())
+    }
+
+    /// `PATCH …/relationships/{id}`: JSON Patch on relationship properties. Returns the new etag.
+    pub fn patch_relationship(
+        &self,
+        source: &str,
+        id: &str,
+        patch_doc: &Value,
+        if_match: Option<&str>,
+    ) -> Result<String> {
+        let ops = patch::parse(patch_doc)?;
+        let mut commit = self.begin();
+        let state = self.state();
+        let snapshot = self.snapshot();
+        let source_twin = snapshot.existing_twin(source)?;
+        let existing = snapshot
+            .relationship_by_num(source_twin.num, id)?
+            .ok_or_else(|| Error::not_found(Entity::Relationship, id))?;
+        check_if_match(if_match, existing.etag())?;
+        if ops.is_empty() {
+            return Ok(existing.etag().to_string());
+        }
+        let mut doc = existing.doc.clone();
+        for op in &ops {
+            if op.path.first().is_some_and(|s| s.starts_with('$')) {
+                return Err(Error::invalid(
+                    Invalid::JsonPatch,
+                    "only relationship properties can be patched",
+                ));
+            }
+            patch::apply_op(&mut doc, op)?;
+        }
+        let etag = twin::new_etag();
+        if let Some(obj) = doc.as_object_mut() {
+            obj.insert("$etag".into(), Value::String(etag.clone()));
+        }
+        let rel = Relationship::from_doc(doc)?;
+        let source_model = model_for_write(&state, source_twin.model())?;
+        let def = source_model.relationships.get(&rel.name).ok_or_else(|| {
+            Error::invalid(
+                Invalid::Relationship,
+                format!("relationship '{}' is no longer defined on model {}", rel.name, source_twin.model()),
+            )
+        })?;
+        relationship::validate_properties(&rel.doc, def)?;
+        let target = snapshot.twin_num(&rel.target)?.unwrap_or_default();
+        drop(snapshot);
+        self.stage_relationship(&mut commit, source_twin.num, target, &rel)?;
+        let patch_json: Vec<Value> = ops.iter().map(|op| op.to_json()).collect();
+        commit.changes.push(Change::new(
+            ChangeKind::RelationshipUpdate,
+            source,
+            relationship_subject(source, id),
+            json!({"modelId": source_twin.model(), "patch": patch_json}),
+        ));
+        self.commit(commit)?;
+        Ok(etag)
+    }
+
+    /// `DELETE …/relationships/{id}`.
+    pub fn delete_relationship(&self, source: &str, id: &str, if_match: Option<&str>) -> Result<()> {
+        let mut commit = self.begin();
+        let snapshot = self.snapshot();
+        let source_twin = snapshot.existing_twin(source)?;
+        let existing = snapshot
+            .relationship_by_num(source_twin.num, id)?
+            .ok_or_else(|| Error::not_found(Entity::Relationship, id))?;
+        check_if_match(if_match, existing.etag())?;
+        let target = snapshot.twin_num(&existing.target)?;
+        drop(snapshot);
+        commit
+            .batch
+            .delete_cf(self.cf(CF_RELS)?, rel_key(source_twin.num, id));
+        self.unstage_edges(&mut commit, source_twin.num, target, &existing)?;
+        commit.changes.push(Change::new(
+            ChangeKind::RelationshipDelete,
+            source,
+            relationship_subject(source, id),
+            existing.doc,
+        ));
+        self.commit(commit)?;
+        Ok(())
+    }
+}

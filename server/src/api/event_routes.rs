@@ -1,0 +1,159 @@
+//! `/eventroutes`: list, get, create or replace (204, no body), delete. The engine stores
+//! route records; the server validates ids, endpoints and filters and enforces the limit.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use twingraph_engine::{limits, Entity};
+
+use super::{blocking, json_response, no_content, Req, SMALL_BODY};
+use crate::error::ApiError;
+use crate::events::filter;
+use crate::paging;
+use crate::wire::{EventRoute, Page};
+
+/// ADT's default number of routes per instance.
+pub const MAX_ROUTES: usize = 6;
+const PAGE: usize = 100;
+
+/// The wire form of a stored route record (`{"id","endpointName","filter"}`).
+fn route_of(id: &str, record: &Value) -> EventRoute {
+    let text = |k: &str| record.get(k).and_then(Value::as_str).unwrap_or_default();
+    EventRoute {
+        id: id.to_string(),
+        endpoint_name: text("endpointName").to_string(),
+        filter: text("filter").to_string(),
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct ListState {
+    after: Option<String>,
+    size: usize,
+}
+
+/// `GET /eventroutes`.
+pub async fn list(req: Req) -> Result<Response, ApiError> {
+    let state = match paging::token::<ListState>(&req)? {
+        Some(state) => state,
+        None => ListState {
+            after: None,
+            size: req.page_size(PAGE, PAGE)?,
+        },
+    };
+    let size = state.size.clamp(1, PAGE);
+    let (value, next) = blocking(&req.app, move |engine| {
+        let mut routes: Vec<EventRoute> = engine
+            .snapshot()
+            .event_routes()?
+            .iter()
+            .filter(|(id, _)| state.after.as_ref().is_none_or(|a| id > a))
+            .map(|(id, record)| route_of(id, record))
+            .collect();
+        let more = routes.len() > size;
+        routes.truncate(size);
+        let next = more.then(|| ListState {
+            after: routes.last().map(|r| r.id.clone()),
+            size,
+        });
+        Ok((routes, next))
+    })
+    .await?;
+    let next_link = match next {
+        Some(next) => Some(paging::next_link(&req, "/eventroutes", &next)?),
+        None => None,
+    };
+    let body = serde_json::to_value(Page { value, next_link }).map_err(ApiError::internal)?;
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `GET /eventroutes/{id}`.
+pub async fn get(req: Req, id: String) -> Result<Response, ApiError> {
+    let route = blocking(&req.app, move |engine| {
+        match engine.snapshot().event_route(&id)? {
+            Some(record) => Ok(route_of(&id, &record)),
+            None => Err(ApiError::not_found(Entity::EventRoute, &id)),
+        }
+    })
+    .await?;
+    let body = serde_json::to_value(route).map_err(ApiError::internal)?;
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+/// `PUT /eventroutes/{id}` → 204. Both `endpointName` and `filter` are required.
+pub async fn put(mut req: Req, id: String) -> Result<Response, ApiError> {
+    if let Err(e) = limits::check_id("event route", &id) {
+        return Err(ApiError::bad_request("EventRouteIdInvalid", e.to_string()));
+    }
+    let body = req.json(SMALL_BODY).await?;
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("an event route must be a JSON object"))?;
+    let endpoint = match obj.get("endpointName") {
+        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "EventRouteEndpointInvalid",
+                "endpointName is required and must be a non-empty string",
+            ))
+        }
+    };
+    if let Some(endpoints) = &req.app.config.endpoints {
+        if !endpoints.contains(&endpoint) {
+            return Err(ApiError::bad_request(
+                "EventRouteEndpointInvalid",
+                format!("there is no endpoint named '{endpoint}'"),
+            ));
+        }
+    }
+    let filter_text = match obj.get("filter") {
+        Some(Value::String(s)) => s.clone(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "EventRouteFilterInvalid",
+                "filter is required and must be a string ('true' routes every event)",
+            ))
+        }
+    };
+    if let Err(reason) = filter::parse(&filter_text) {
+        return Err(ApiError::bad_request(
+            "EventRouteFilterInvalid",
+            format!("invalid filter: {reason}"),
+        ));
+    }
+    let record = serde_json::to_value(EventRoute {
+        id: id.clone(),
+        endpoint_name: endpoint,
+        filter: filter_text,
+    })
+    .map_err(ApiError::internal)?;
+    let app = req.app.clone();
+    blocking(&req.app, move |engine| {
+        // Count and write under one lock so concurrent PUTs cannot pass the limit together.
+        let _guard = app.route_writes.lock();
+        let routes = engine.snapshot().event_routes()?;
+        let others = routes.iter().filter(|(r, _)| *r != id).count();
+        if others >= MAX_ROUTES {
+            return Err(ApiError::bad_request(
+                "LimitExceeded",
+                format!("an instance may have at most {MAX_ROUTES} event routes"),
+            ));
+        }
+        engine.put_event_route(&id, &record)?;
+        Ok(())
+    })
+    .await?;
+    Ok(no_content())
+}
+
+/// `DELETE /eventroutes/{id}` → 204.
+pub async fn delete(req: Req, id: String) -> Result<Response, ApiError> {
+    let app = req.app.clone();
+    blocking(&req.app, move |engine| {
+        let _guard = app.route_writes.lock();
+        Ok(engine.delete_event_route(&id)?)
+    })
+    .await?;
+    Ok(no_content())
+}

@@ -1,0 +1,197 @@
+//! Shared server state and the request pipeline every request goes through, in order:
+//! route → authenticate → admission (in-flight limit) → api-version → handler → metrics.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, request::Parts, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::Semaphore;
+use twingraph_engine::Engine;
+
+use crate::api::{self, Req};
+use crate::config::{Role, ServerConfig};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::routes::{self, Op, Resource};
+
+/// api-version values the server accepts; all get the 2023-10-31 shapes (the later versions
+/// only add fields, which the SDKs ignore).
+pub const API_VERSIONS: &[&str] = &[
+    "2020-10-31",
+    "2021-06-30-preview",
+    "2022-05-31",
+    "2023-06-30",
+    "2023-10-31",
+];
+
+pub struct App {
+    pub engine: Arc<Engine>,
+    pub config: ServerConfig,
+    pub metrics: Metrics,
+    in_flight: Semaphore,
+    /// Serializes event route writes so the 6-route limit cannot be raced past. Only taken
+    /// inside blocking tasks, never across an `.await`.
+    pub route_writes: parking_lot::Mutex<()>,
+    /// `http` or `https`: what `nextLink` URLs start with.
+    pub scheme: &'static str,
+    /// Where nextLinks point when a request names no usable Host.
+    pub local_addr: SocketAddr,
+}
+
+impl App {
+    pub fn new(engine: Arc<Engine>, config: ServerConfig, local_addr: SocketAddr) -> App {
+        let scheme = if config.tls.is_some() { "https" } else { "http" };
+        App {
+            engine,
+            in_flight: Semaphore::new(config.max_in_flight.max(1)),
+            config,
+            metrics: Metrics::default(),
+            route_writes: parking_lot::Mutex::new(()),
+            scheme,
+            local_addr,
+        }
+    }
+}
+
+/// The one axum handler: everything goes through the pipeline.
+pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    let start = Instant::now();
+    let (parts, body) = request.into_parts();
+    let (op, response) = match pipeline(&app, parts, body).await {
+        (op, Ok(response)) => (op, response),
+        (op, Err(err)) => {
+            if err.status.is_server_error() {
+                tracing::warn!(operation = op.map(Op::name), code = err.code, "request failed");
+            }
+            (op, err.into_response())
+        }
+    };
+    let name = op.map_or("unknown", Op::name);
+    app.metrics
+        .observe(name, response.status().as_u16(), start.elapsed());
+    response
+}
+
+async fn pipeline(app: &Arc<App>, parts: Parts, body: Body) -> (Option<Op>, Result<Response, ApiError>) {
+    let resource = match Resource::parse(parts.uri.path()) {
+        Ok(Some(resource)) => resource,
+        Ok(None) => {
+            let message = format!("No operation at path '{}'.", parts.uri.path());
+            return (None, Err(ApiError::new(StatusCode::NOT_FOUND, "NotFound", message)));
+        }
+        Err(err) => return (None, Err(err)),
+    };
+    let Some(op) = resource
+        .methods()
+        .iter()
+        .find(|(m, _)| *m == parts.method)
+        .map(|(_, op)| *op)
+    else {
+        return (None, Err(method_not_allowed(&parts, &resource)));
+    };
+    if op == Op::Healthz {
+        return (Some(op), api::health(app).await);
+    }
+    if let Err(err) = authorize(app, &parts, op) {
+        return (Some(op), Err(err));
+    }
+    // Monitoring must work during overload, so /metrics is answered before admission.
+    if op == Op::Metrics {
+        let in_flight = app.config.max_in_flight.max(1) - app.in_flight.available_permits();
+        return (Some(op), api::metrics(app, in_flight).await);
+    }
+    // Admission: refuse at once rather than queue when the server is saturated.
+    let Ok(_permit) = app.in_flight.try_acquire() else {
+        let err = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "The server is handling too many requests; retry after a second.",
+        )
+        .with_header(header::RETRY_AFTER, "1");
+        return (Some(op), Err(err));
+    };
+    let params: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let api_version = match check_api_version(&params) {
+        Ok(v) => v,
+        Err(err) => return (Some(op), Err(err)),
+    };
+    let req = Req {
+        app: app.clone(),
+        parts,
+        body,
+        params,
+        api_version,
+    };
+    (Some(op), routes::dispatch(op, resource, req).await)
+}
+
+fn method_not_allowed(parts: &Parts, resource: &Resource) -> ApiError {
+    let allow: Vec<&str> = resource.methods().iter().map(|(m, _)| m.as_str()).collect();
+    let mut err = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        format!(
+            "{} is not allowed on '{}'; allowed: {}.",
+            parts.method,
+            parts.uri.path(),
+            allow.join(", ")
+        ),
+    );
+    if let Ok(value) = HeaderValue::from_str(&allow.join(", ")) {
+        err.headers.push((header::ALLOW, value));
+    }
+    err
+}
+
+fn authorize(app: &App, parts: &Parts, op: Op) -> Result<(), ApiError> {
+    let Some(tokens) = &app.config.tokens else {
+        return Ok(());
+    };
+    let token = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        });
+    match token.and_then(|t| tokens.role(t)) {
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "A valid 'Authorization: Bearer <token>' header is required.",
+        )
+        .with_header(header::WWW_AUTHENTICATE, "Bearer")),
+        Some(Role::Reader) if !op.is_read() => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!("This token may only read; {} is a write.", op.name()),
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+fn check_api_version(params: &[(String, String)]) -> Result<String, ApiError> {
+    match params.iter().find(|(k, _)| k == "api-version") {
+        None => Err(ApiError::bad_request(
+            "MissingArgument",
+            format!(
+                "The api-version query parameter is required; supported versions: {}.",
+                API_VERSIONS.join(", ")
+            ),
+        )),
+        Some((_, v)) if API_VERSIONS.contains(&v.as_str()) => Ok(v.clone()),
+        Some((_, v)) => Err(ApiError::invalid(format!(
+            "api-version '{v}' is not supported; supported versions: {}.",
+            API_VERSIONS.join(", ")
+        ))),
+    }
+}
