@@ -94,6 +94,26 @@ impl Engine {
         snap.scan_all(CF_IN, |k, v| {
             inc.insert((k.to_vec(), String::from_utf8_lossy(v).into_owned()));
         })?;
+        let mut in_memory = BTreeSet::new();
+        for source in ids.values() {
+            for e in snap.out_edges(*source, None) {
+                in_memory.insert((out_edge_key(*source, &e.name, &e.id), e.other));
+            }
+        }
+        if in_memory != expected_out {
+            problems.push(format!(
+                "in-memory graph disagrees with relationships: {} missing, {} extra",
+                expected_out.difference(&in_memory).count(),
+                in_memory.difference(&expected_out).count()
+            ));
+        }
+        let incoming_total: usize = ids.values().map(|t| snap.in_edges(*t).len()).sum();
+        if incoming_total as u64 != report.relationships {
+            problems.push(format!(
+                "in-memory graph has {incoming_total} incoming edges for {} relationships",
+                report.relationships
+            ));
+        }
         if out != expected_out {
             problems.push(format!(
                 "adj_out disagrees with relationships: {} missing, {} extra",

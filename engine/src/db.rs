@@ -25,6 +25,7 @@ use rocksdb::{
 use crate::cdc::Change;
 use crate::dtdl::{Catalog, StoredModel};
 use crate::error::{Error, Result};
+use crate::graph::Graph;
 use crate::index::ModelIndex;
 use crate::keys::*;
 use crate::{clock, model};
@@ -56,6 +57,7 @@ pub(crate) struct State {
     pub catalog: Arc<Catalog>,
     pub models: Arc<BTreeMap<String, StoredModel>>,
     pub index: ModelIndex,
+    pub graph: Graph,
 }
 
 /// Counters only the writer changes.
@@ -81,6 +83,13 @@ pub(crate) struct Commit<'a> {
     pub state: Option<State>,
     pub changes: Vec<Change>,
     pub next_twin: u32,
+}
+
+impl Commit<'_> {
+    /// The state this commit will publish, starting from `base` on first use.
+    pub fn state_mut(&mut self, base: &State) -> &mut State {
+        self.state.get_or_insert_with(|| base.clone())
+    }
 }
 
 impl Engine {
@@ -153,6 +162,15 @@ impl Engine {
                 .ok_or_else(|| Error::Corruption("model index key".into()))?;
             index.insert(model, twin);
         }
+        let mut edges = Vec::new();
+        for item in self.db.iterator_cf(self.cf(CF_OUT)?, IteratorMode::Start) {
+            let (key, value) = item?;
+            let (source, name, id) =
+                decode_out_edge(&key).ok_or_else(|| Error::Corruption("out edge key".into()))?;
+            let target = decode_u32(&value).ok_or_else(|| Error::Corruption("out edge".into()))?;
+            edges.push((source, name.to_string(), id.to_string(), target));
+        }
+        let graph = Graph::from_edges(edges);
         let next_twin = match self.db.get_cf(self.cf(CF_META)?, META_NEXT_TWIN)? {
             Some(v) => decode_u32(&v).ok_or_else(|| Error::Corruption("next_twin".into()))?,
             None => 0,
@@ -179,6 +197,7 @@ impl Engine {
             catalog: Arc::new(catalog),
             models: Arc::new(models),
             index,
+            graph,
         };
         Ok(())
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
-use crate::dtdl::Catalog;
+use crate::dtdl::{self, Catalog, Dtmi};
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ModelIndex {
@@ -88,16 +88,8 @@ pub(crate) fn matching_models(index: &ModelIndex, catalog: &Catalog, model: &str
 
 /// `dtmi:a:b;3.1` → (`dtmi:a:b`, (3, 1)); an id without a version has version (0, 0).
 fn split_version(id: &str) -> (&str, (u32, u32)) {
-    match id.rsplit_once(';') {
-        Some((base, version)) => {
-            let (major, minor) = version.split_once('.').unwrap_or((version, "0"));
-            (
-                base,
-                (major.parse().unwrap_or(0), minor.parse().unwrap_or(0)),
-            )
-        }
-        None => (id, (0, 0)),
-    }
+    let version = Dtmi::parse(id).map_or((0, 0), |d| (d.major_version(), d.minor_version()));
+    (dtdl::versionless(id), version)
 }
 
 #[cfg(test)]

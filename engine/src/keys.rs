@@ -65,18 +65,6 @@ pub fn rel_key(source: u32, rel_id: &str) -> Vec<u8> {
     key
 }
 
-/// Prefix of every relationship (body) whose source is `source`.
-pub fn rel_prefix(source: u32) -> [u8; 4] {
-    source.to_be_bytes()
-}
-
-/// (source, relationship id) from a `CF_RELS` key.
-pub fn decode_rel_key(key: &[u8]) -> Option<(u32, &str)> {
-    let source = decode_u32(key)?;
-    let id = std::str::from_utf8(key.get(4..)?).ok()?;
-    Some((source, id))
-}
-
 pub fn out_edge_key(source: u32, name: &str, rel_id: &str) -> Vec<u8> {
     let mut key = out_edge_prefix(source, Some(name));
     key.extend_from_slice(rel_id.as_bytes());
@@ -110,18 +98,6 @@ pub fn in_edge_key(target: u32, source: u32, rel_id: &str) -> Vec<u8> {
     key.extend_from_slice(&source.to_be_bytes());
     key.extend_from_slice(rel_id.as_bytes());
     key
-}
-
-pub fn in_edge_prefix(target: u32) -> [u8; 4] {
-    target.to_be_bytes()
-}
-
-/// (target, source, relationship id) from a `CF_IN` key.
-pub fn decode_in_edge(key: &[u8]) -> Option<(u32, u32, &str)> {
-    let target = decode_u32(key)?;
-    let source = decode_u32(key.get(4..)?)?;
-    let id = std::str::from_utf8(key.get(8..)?).ok()?;
-    Some((target, source, id))
 }
 
 pub fn model_twin_key(model: &str, twin: u32) -> Vec<u8> {
@@ -175,6 +151,16 @@ mod tests {
         assert_eq!(prefix_end(&[1, 2]), Some(vec![1, 3]));
         assert_eq!(prefix_end(&[1, 0xFF]), Some(vec![2]));
         assert_eq!(prefix_end(&[0xFF, 0xFF]), None);
+    }
+
+    fn decode_rel_key(key: &[u8]) -> Option<(u32, &str)> {
+        Some((decode_u32(key)?, std::str::from_utf8(key.get(4..)?).ok()?))
+    }
+
+    fn decode_in_edge(key: &[u8]) -> Option<(u32, u32, &str)> {
+        let target = decode_u32(key)?;
+        let source = decode_u32(key.get(4..)?)?;
+        Some((target, source, std::str::from_utf8(key.get(8..)?).ok()?))
     }
 
     proptest! {

@@ -11,6 +11,7 @@ use crate::cdc::Change;
 use crate::db::{Engine, State};
 use crate::dtdl::{Catalog, StoredModel};
 use crate::error::{Entity, Error, Result};
+use crate::graph::Edge;
 use crate::keys::*;
 use crate::relationship::Relationship;
 use crate::twin::Twin;
@@ -194,45 +195,33 @@ impl<'a> Snapshot<'a> {
     }
 
     pub fn outgoing_by_num(&self, source: u32, name: Option<&str>) -> Result<Vec<Relationship>> {
-        let mut out = Vec::new();
-        self.scan_prefix(CF_OUT, &out_edge_prefix(source, name), |key, _| {
-            let (_, _, id) =
-                decode_out_edge(key).ok_or_else(|| Error::Corruption("out edge key".into()))?;
-            let rel = self.relationship_by_num(source, id)?.ok_or_else(|| {
-                Error::Corruption(format!("edge without relationship: {source}/{id}"))
-            })?;
-            out.push(rel);
-            Ok(true)
-        })?;
-        Ok(out)
+        self.out_edges(source, name)
+            .iter()
+            .map(|edge| {
+                self.relationship_by_num(source, &edge.id)?.ok_or_else(|| {
+                    Error::Corruption(format!("edge without relationship: {source}/{}", edge.id))
+                })
+            })
+            .collect()
     }
 
-    /// (name, relationship id, target number) of the outgoing edges of `source`, without
-    /// reading relationship bodies: what graph traversal needs.
-    pub fn out_edges(&self, source: u32, name: Option<&str>) -> Result<Vec<(String, String, u32)>> {
-        let mut out = Vec::new();
-        self.scan_prefix(CF_OUT, &out_edge_prefix(source, name), |key, value| {
-            let (_, name, id) =
-                decode_out_edge(key).ok_or_else(|| Error::Corruption("out edge key".into()))?;
-            let target = decode_u32(value).ok_or_else(|| Error::Corruption("out edge".into()))?;
-            out.push((name.to_string(), id.to_string(), target));
-            Ok(true)
-        })?;
-        Ok(out)
+    /// Outgoing edges of `source` (optionally only those named `name`), ordered by
+    /// (name, id), from the in-memory graph: what traversal needs, without reading bodies.
+    pub fn out_edges(&self, source: u32, name: Option<&str>) -> &[Edge] {
+        let edges = self.state.graph.out(source);
+        match name {
+            None => edges,
+            Some(name) => {
+                let start = edges.partition_point(|e| &*e.name < name);
+                let end = start + edges[start..].partition_point(|e| &*e.name == name);
+                &edges[start..end]
+            }
+        }
     }
 
-    /// (name, relationship id, source number) of the incoming edges of `target`.
-    pub fn in_edges(&self, target: u32) -> Result<Vec<(String, String, u32)>> {
-        let mut out = Vec::new();
-        self.scan_prefix(CF_IN, &in_edge_prefix(target), |key, value| {
-            let (_, source, id) =
-                decode_in_edge(key).ok_or_else(|| Error::Corruption("in edge key".into()))?;
-            let name = std::str::from_utf8(value)
-                .map_err(|_| Error::Corruption("in edge name".into()))?;
-            out.push((name.to_string(), id.to_string(), source));
-            Ok(true)
-        })?;
-        Ok(out)
+    /// Incoming edges of `target` (`other` is the source), ordered by (source, id).
+    pub fn in_edges(&self, target: u32) -> &[Edge] {
+        self.state.graph.incoming(target)
     }
 
     /// Incoming relationships of `target`. `NotFound` when the twin does not exist.
@@ -240,14 +229,17 @@ impl<'a> Snapshot<'a> {
         let num = self
             .twin_num(target)?
             .ok_or_else(|| Error::not_found(Entity::Twin, target))?;
-        let mut out = Vec::new();
-        for (_, id, source) in self.in_edges(num)? {
-            let rel = self.relationship_by_num(source, &id)?.ok_or_else(|| {
-                Error::Corruption(format!("incoming edge without relationship: {source}/{id}"))
-            })?;
-            out.push(rel);
-        }
-        Ok(out)
+        self.in_edges(num)
+            .iter()
+            .map(|edge| {
+                self.relationship_by_num(edge.other, &edge.id)?.ok_or_else(|| {
+                    Error::Corruption(format!(
+                        "incoming edge without relationship: {}/{}",
+                        edge.other, edge.id
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// Every relationship, ordered by (source number, id).
@@ -264,18 +256,8 @@ impl<'a> Snapshot<'a> {
     }
 
     /// Whether `twin` has any relationship, outgoing or incoming.
-    pub fn has_relationships(&self, twin: u32) -> Result<bool> {
-        let mut any = false;
-        for (cf, prefix) in [(CF_OUT, out_edge_prefix(twin, None)), (CF_IN, in_edge_prefix(twin).to_vec())] {
-            self.scan_prefix(cf, &prefix, |_, _| {
-                any = true;
-                Ok(false)
-            })?;
-            if any {
-                break;
-            }
-        }
-        Ok(any)
+    pub fn has_relationships(&self, twin: u32) -> bool {
+        !self.out_edges(twin, None).is_empty() || !self.in_edges(twin).is_empty()
     }
 
     /// Change records from sequence `from` on, at most `limit` of them.

@@ -13,6 +13,7 @@ const MAX_EXTENDS_DEPTH: usize = 10;
 const MAX_EXTENDS_COUNT_V3: usize = 1024;
 const MAX_SCHEMA_DEPTH: usize = 5;
 const MAX_CONTENTS_V2: usize = 300;
+const MAX_ELEMENTS_V3: usize = 100_000;
 
 /// Runs every cross-element rule, appending to `model.errors`.
 pub(crate) fn run(model: &mut Model) {
@@ -24,6 +25,7 @@ pub(crate) fn run(model: &mut Model) {
             Class::Interface => {
                 extends(model, idx);
                 inherited_names(model, idx);
+                element_count(model, idx);
             }
             Class::Component => component(model, idx),
             Class::Array | Class::Map | Class::Object => schema_depth(model, idx),
@@ -219,6 +221,50 @@ fn inherited_names(model: &mut Model, idx: usize) {
                 "{} contents including inherited ones, over {MAX_CONTENTS_V2}",
                 total.len()
             ),
+        );
+    }
+}
+
+/// DTDL v3: at most 100,000 elements under an Interface's contents, inherited ones included
+/// (each payload, schema, field, enum value, map value and relationship property counts).
+fn element_count(model: &mut Model, idx: usize) {
+    if model.elements[idx].version() < 3 {
+        return;
+    }
+    const EDGES: [&str; 9] = [
+        "contents",
+        "fields",
+        "enumValues",
+        "request",
+        "response",
+        "properties",
+        "schema",
+        "elementSchema",
+        "mapValue",
+    ];
+    let mut seen = HashSet::new();
+    let mut stack: Vec<usize> = resolve::ancestors(model, idx)
+        .iter()
+        .flat_map(|a| model.children(*a, "contents"))
+        .collect();
+    while let Some(e) = stack.pop() {
+        if seen.len() > MAX_ELEMENTS_V3 {
+            break;
+        }
+        // Component schemas are Interfaces with limits of their own.
+        if model.elements[e].class == Class::Interface || !seen.insert(e) {
+            continue;
+        }
+        for prop in EDGES {
+            stack.extend(model.children(e, prop));
+        }
+    }
+    if seen.len() > MAX_ELEMENTS_V3 {
+        model.error_at(
+            idx,
+            "excessiveCount",
+            Some("contents"),
+            format!("more than {MAX_ELEMENTS_V3} elements under contents"),
         );
     }
 }

@@ -121,5 +121,6 @@ fn with_models(state: &State, models: BTreeMap<String, StoredModel>) -> Result<S
         catalog: Arc::new(catalog),
         models: Arc::new(models),
         index: state.index.clone(),
+        graph: state.graph.clone(),
     })
 }

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::cdc::{relationship_subject, Change, ChangeKind};
-use crate::db::{Commit, Engine};
+use crate::db::{Commit, Engine, State};
 use crate::dtdl::RelationshipDef;
 use crate::error::{Entity, Error, Invalid, Result};
 use crate::keys::*;
@@ -42,10 +42,10 @@ impl Engine {
         }
         if let Some(old) = &existing {
             let old_target = snapshot.twin_num(&old.target)?;
-            self.unstage_edges(&mut commit, source_twin.num, old_target, old)?;
+            self.unstage_edges(&mut commit, &state, source_twin.num, old_target, old)?;
         }
         drop(snapshot);
-        self.stage_relationship(&mut commit, source_twin.num, target_twin.num, &rel)?;
+        self.stage_relationship(&mut commit, &state, source_twin.num, target_twin.num, &rel)?;
         let subject = relationship_subject(source, id);
         let change = match &existing {
             None => Change::new(ChangeKind::RelationshipCreate, source, subject, rel.doc.clone()),
@@ -66,7 +66,7 @@ impl Engine {
     fn check_endpoints(
         &self,
         snapshot: &Snapshot<'_>,
-        state: &crate::db::State,
+        state: &State,
         source: &Twin,
         rel: &Relationship,
     ) -> Result<(Twin, RelationshipDef)> {
@@ -124,7 +124,7 @@ impl Engine {
         def: &RelationshipDef,
     ) -> Result<()> {
         if let (true, Some(max)) = (self.config.strict_multiplicity, def.max_multiplicity) {
-            let count = snapshot.out_edges(source.num, Some(&def.name))?.len() as u64;
+            let count = snapshot.out_edges(source.num, Some(&def.name)).len() as u64;
             if count >= max {
                 return Err(Error::validation(format!(
                     "twin {} already has {count} '{}' relationships; maxMultiplicity is {max}",
@@ -132,14 +132,14 @@ impl Engine {
                 )));
             }
         }
-        if snapshot.out_edges(source.num, None)?.len() >= limits::MAX_RELATIONSHIPS_PER_TWIN {
+        if snapshot.out_edges(source.num, None).len() >= limits::MAX_RELATIONSHIPS_PER_TWIN {
             return Err(Error::LimitExceeded(format!(
                 "twin {} has {} outgoing relationships, the maximum",
                 source.id,
                 limits::MAX_RELATIONSHIPS_PER_TWIN
             )));
         }
-        if snapshot.in_edges(target.num)?.len() >= limits::MAX_RELATIONSHIPS_PER_TWIN {
+        if snapshot.in_edges(target.num).len() >= limits::MAX_RELATIONSHIPS_PER_TWIN {
             return Err(Error::LimitExceeded(format!(
                 "twin {} has {} incoming relationships, the maximum",
                 target.id,
@@ -152,6 +152,7 @@ impl Engine {
     fn stage_relationship(
         &self,
         commit: &mut Commit<'_>,
+        state: &State,
         source: u32,
         target: u32,
         rel: &Relationship,
@@ -171,12 +172,17 @@ impl Engine {
             in_edge_key(target, source, &rel.id),
             rel.name.as_bytes(),
         );
+        commit
+            .state_mut(state)
+            .graph
+            .add(source, &rel.name, &rel.id, target);
         Ok(())
     }
 
     fn unstage_edges(
         &self,
         commit: &mut Commit<'_>,
+        state: &State,
         source: u32,
         target: Option<u32>,
         rel: &Relationship,
@@ -188,6 +194,7 @@ impl Engine {
             commit
                 .batch
                 .delete_cf(self.cf(CF_IN)?, in_edge_key(target, source, &rel.id));
+            commit.state_mut(state).graph.remove(source, &rel.id, target);
         }
         Ok(())
     }
@@ -237,7 +244,7 @@ impl Engine {
         relationship::validate_properties(&rel.doc, def)?;
         let target = snapshot.twin_num(&rel.target)?.unwrap_or_default();
         drop(snapshot);
-        self.stage_relationship(&mut commit, source_twin.num, target, &rel)?;
+        self.stage_relationship(&mut commit, &state, source_twin.num, target, &rel)?;
         let patch_json: Vec<Value> = ops.iter().map(|op| op.to_json()).collect();
         commit.changes.push(Change::new(
             ChangeKind::RelationshipUpdate,
@@ -252,6 +259,7 @@ impl Engine {
     /// `DELETE …/relationships/{id}`.
     pub fn delete_relationship(&self, source: &str, id: &str, if_match: Option<&str>) -> Result<()> {
         let mut commit = self.begin();
+        let state = self.state();
         let snapshot = self.snapshot();
         let source_twin = snapshot.existing_twin(source)?;
         let existing = snapshot
@@ -263,7 +271,7 @@ impl Engine {
         commit
             .batch
             .delete_cf(self.cf(CF_RELS)?, rel_key(source_twin.num, id));
-        self.unstage_edges(&mut commit, source_twin.num, target, &existing)?;
+        self.unstage_edges(&mut commit, &state, source_twin.num, target, &existing)?;
         commit.changes.push(Change::new(
             ChangeKind::RelationshipDelete,
             source,

@@ -115,18 +115,16 @@ impl Engine {
         commit.batch.put_cf(self.cf(CF_TWINS)?, twin_key(num), bytes);
         let model = twin::model_of(doc);
         if old_model != Some(model) {
-            let mut next = commit.state.take().unwrap_or_else(|| state.clone());
             if let Some(old) = old_model {
                 commit
                     .batch
                     .delete_cf(self.cf(CF_MODEL_TWINS)?, model_twin_key(old, num));
-                next.index.remove(old, num);
+                commit.state_mut(state).index.remove(old, num);
             }
             commit
                 .batch
                 .put_cf(self.cf(CF_MODEL_TWINS)?, model_twin_key(model, num), []);
-            next.index.insert(model, num);
-            commit.state = Some(next);
+            commit.state_mut(state).index.insert(model, num);
         }
         Ok(())
     }
@@ -208,7 +206,7 @@ impl Engine {
         let snapshot = self.snapshot();
         let existing = snapshot.existing_twin(id)?;
         check_if_match(if_match, existing.etag())?;
-        if snapshot.has_relationships(existing.num)? {
+        if snapshot.has_relationships(existing.num) {
             return Err(Error::invalid(
                 Invalid::RelationshipsNotDeleted,
                 format!("twin {id} still has relationships; delete them first"),
@@ -221,9 +219,7 @@ impl Engine {
         commit
             .batch
             .delete_cf(self.cf(CF_MODEL_TWINS)?, model_twin_key(&model, existing.num));
-        let mut next = state.clone();
-        next.index.remove(&model, existing.num);
-        commit.state = Some(next);
+        commit.state_mut(&state).index.remove(&model, existing.num);
         commit.changes.push(Change::new(
             ChangeKind::TwinDelete,
             id,
