@@ -157,7 +157,7 @@ impl Checker<'_> {
             return Err(self.limit(extra.span, format!("more than {MAX_JOINS} JOINs")));
         }
         let mut scope = Scope { vars: Vec::new() };
-        let mut add = |name: Option<&Name>, kind, origin| -> Result<(), Error> {
+        let add = |scope: &mut Scope, name: Option<&Name>, kind, origin| -> Result<(), Error> {
             if let Some(name) = name {
                 if scope.lookup(&name.text).is_some() {
                     return Err(self.invalid(name.span, format!("duplicate alias '{}'", name.text)));
@@ -172,7 +172,7 @@ impl Checker<'_> {
                     Collection::DigitalTwins => VarKind::Twin,
                     Collection::Relationships => VarKind::Relationship,
                 };
-                add(from.alias.as_ref(), kind, Origin::From)?;
+                add(&mut scope, from.alias.as_ref(), kind, Origin::From)?;
             }
             Some(pattern) => {
                 if let Some(alias) = &from.alias {
@@ -182,12 +182,12 @@ impl Checker<'_> {
                     ));
                 }
                 self.pattern(pattern)?;
-                add(pattern.start.alias.as_ref(), VarKind::Twin, Origin::MatchNode(0))?;
+                add(&mut scope, pattern.start.alias.as_ref(), VarKind::Twin, Origin::MatchNode(0))?;
                 for (i, step) in pattern.steps.iter().enumerate() {
                     if let Some(variable) = &step.edge.variable {
-                        add(Some(variable), VarKind::Relationship, Origin::MatchEdge(i))?;
+                        add(&mut scope, Some(variable), VarKind::Relationship, Origin::MatchEdge(i))?;
                     }
-                    add(step.node.alias.as_ref(), VarKind::Twin, Origin::MatchNode(i + 1))?;
+                    add(&mut scope, step.node.alias.as_ref(), VarKind::Twin, Origin::MatchNode(i + 1))?;
                 }
             }
         }
@@ -210,9 +210,9 @@ impl Checker<'_> {
                     ))
                 }
             }
-            add(Some(&join.target), VarKind::Twin, Origin::JoinTarget(i))?;
+            add(&mut scope, Some(&join.target), VarKind::Twin, Origin::JoinTarget(i))?;
             if let Some(alias) = &join.alias {
-                add(Some(alias), VarKind::Relationship, Origin::JoinRelationship(i))?;
+                add(&mut scope, Some(alias), VarKind::Relationship, Origin::JoinRelationship(i))?;
             }
         }
         Ok(scope)

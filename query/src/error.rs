@@ -59,6 +59,15 @@ pub enum Error {
     Internal(String),
 }
 
+/// Reading the snapshot failed (storage or corrupt data): a server-side failure, reported as
+/// `Internal` so the server answers 5xx. (An `Engine(#[from] ...)` variant would be the STYLE
+/// shape, but the server matches this enum exhaustively; it can be added together with its arm.)
+impl From<twingraph_engine::Error> for Error {
+    fn from(err: twingraph_engine::Error) -> Error {
+        Error::Internal(format!("reading the snapshot failed: {err}"))
+    }
+}
+
 impl Error {
     pub(crate) fn syntax(text: &str, offset: usize, message: impl Into<String>) -> Error {
         Error::Syntax { position: Position::of(text, offset), message: message.into() }

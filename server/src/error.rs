@@ -136,6 +136,21 @@ impl From<EngineError> for ApiError {
     }
 }
 
+/// Query errors: every one a user can cause is a 400 (the SDKs retry 408, 429 and 5xx).
+impl From<twingraph_query::Error> for ApiError {
+    fn from(err: twingraph_query::Error) -> ApiError {
+        use twingraph_query::Error as Q;
+        match err {
+            e @ (Q::Syntax { .. } | Q::Invalid { .. } | Q::LimitExceeded { .. }) => {
+                ApiError::bad_request("SqlQueryError", e.to_string())
+            }
+            e @ Q::BadContinuation(_) => ApiError::bad_request("BadRequest", e.to_string()),
+            e @ Q::Timeout(_) => ApiError::bad_request("TimeoutError", e.to_string()),
+            e @ Q::Internal(_) => ApiError::internal(e),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({

@@ -19,3 +19,23 @@ fn body_validation() {
         .json(&json!({"query": "SELECT * FROM DIGITALTWINS"}))
         .assert_error(400, "InvalidArgument");
 }
+
+#[test]
+fn syntax_errors_and_hostile_queries() {
+    let s = Server::start();
+    let r = s.post("/query", &json!({"query": "SELEC * FROM DIGITALTWINS"}));
+    r.assert_error(400, "SqlQueryError");
+    assert!(r.json()["error"]["message"].as_str().unwrap().contains("line 1"));
+    // Deep nesting must be refused, not crash the server.
+    let deep = format!(
+        "SELECT * FROM DIGITALTWINS WHERE {}1 = 1{}",
+        "(".repeat(3000),
+        ")".repeat(3000)
+    );
+    s.post("/query", &json!({"query": deep}))
+        .assert_error(400, "SqlQueryError");
+    let many_not = format!("SELECT * FROM DIGITALTWINS WHERE {}x = 1", "NOT ".repeat(1900));
+    s.post("/query", &json!({"query": many_not}))
+        .assert_error(400, "SqlQueryError");
+    s.get("/models").assert_status(200);
+}

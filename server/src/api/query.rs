@@ -3,7 +3,7 @@
 
 use axum::response::Response;
 
-use super::{Req, SMALL_BODY};
+use super::{blocking, Req, SMALL_BODY};
 use crate::error::ApiError;
 use crate::wire::QuerySpecification;
 
@@ -35,6 +35,15 @@ pub async fn query(mut req: Req) -> Result<Response, ApiError> {
                 format!("the query is longer than {MAX_QUERY_CHARS} characters"),
             ));
         }
+    }
+    // Parse (and check) now, so syntax errors get their positioned message even before the
+    // executor exists; the parser recurses, so it runs on the blocking pool.
+    if let Some(q) = text {
+        blocking(&req.app, move |_| {
+            twingraph_query::parse(&q)?;
+            Ok(())
+        })
+        .await?;
     }
     Err(ApiError::bad_request(
         "SqlQueryError",
