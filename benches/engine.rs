@@ -34,7 +34,12 @@ fn load(engine: &Engine, twins: usize) {
     }
     for r in &rels {
         engine
-            .put_relationship(&r.source, &r.id, &json!({"$targetId": r.target, "$relationshipName": r.name}), false)
+            .put_relationship(
+                &r.source,
+                &r.id,
+                &json!({"$targetId": r.target, "$relationshipName": r.name}),
+                false,
+            )
             .expect("relationship");
     }
 }
@@ -49,8 +54,11 @@ fn single_ops(c: &mut Criterion) {
     group.bench_function("create_twin", |b| {
         b.iter(|| {
             n += 1;
-            let body = json!({"$metadata": {"$model": "dtmi:bench:Sensor;1"}, "kind": "x", "value": 1.0});
-            engine.put_twin(&format!("new{n}"), &body, false).expect("put");
+            let body =
+                json!({"$metadata": {"$model": "dtmi:bench:Sensor;1"}, "kind": "x", "value": 1.0});
+            engine
+                .put_twin(&format!("new{n}"), &body, false)
+                .expect("put");
         })
     });
     group.bench_function("get_twin", |b| {
@@ -64,7 +72,12 @@ fn single_ops(c: &mut Criterion) {
         b.iter(|| {
             v += 1.0;
             engine
-                .patch_twin("b0-f3-r7-s0", &json!([{"op": "replace", "path": "/value", "value": v}]), None, None)
+                .patch_twin(
+                    "b0-f3-r7-s0",
+                    &json!([{"op": "replace", "path": "/value", "value": v}]),
+                    None,
+                    None,
+                )
                 .expect("patch");
         })
     });
@@ -73,7 +86,12 @@ fn single_ops(c: &mut Criterion) {
         b.iter(|| {
             r += 1;
             engine
-                .put_relationship("b0-f1-r1", &format!("x{r}"), &json!({"$targetId": "b0-f1-r2", "$relationshipName": "adjacentTo"}), false)
+                .put_relationship(
+                    "b0-f1-r1",
+                    &format!("x{r}"),
+                    &json!({"$targetId": "b0-f1-r2", "$relationshipName": "adjacentTo"}),
+                    false,
+                )
                 .expect("relationship");
         })
     });
@@ -87,10 +105,24 @@ fn is_of_model_count(c: &mut Criterion) {
     let mut group = c.benchmark_group("is_of_model_count");
     group.throughput(Throughput::Elements(1));
     group.bench_function("100k/Space_with_descendants", |b| {
-        b.iter(|| black_box(engine.snapshot().model_twins("dtmi:bench:Space;1", false).len()))
+        b.iter(|| {
+            black_box(
+                engine
+                    .snapshot()
+                    .model_twins("dtmi:bench:Space;1", false)
+                    .len(),
+            )
+        })
     });
     group.bench_function("100k/Sensor_exact", |b| {
-        b.iter(|| black_box(engine.snapshot().model_twins("dtmi:bench:Sensor;1", true).len()))
+        b.iter(|| {
+            black_box(
+                engine
+                    .snapshot()
+                    .model_twins("dtmi:bench:Sensor;1", true)
+                    .len(),
+            )
+        })
     });
     group.finish();
 }
@@ -102,7 +134,11 @@ fn durable_patches(c: &mut Criterion) {
     let engine = Arc::new(open(dir.path(), true));
     for i in 0..64 {
         engine
-            .put_twin(&format!("s{i}"), &json!({"$metadata": {"$model": "dtmi:bench:Sensor;1"}, "value": 0.0}), false)
+            .put_twin(
+                &format!("s{i}"),
+                &json!({"$metadata": {"$model": "dtmi:bench:Sensor;1"}, "value": 0.0}),
+                false,
+            )
             .expect("twin");
     }
     let mut group = c.benchmark_group("durable_patch");

@@ -8,7 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "twingraph", version, about = "A digital twin graph database server")]
+#[command(
+    name = "twingraph",
+    version,
+    about = "A digital twin graph database server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -77,7 +77,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             out,
             "trust it with REQUESTS_CA_BUNDLE={ca} (Python) or NODE_EXTRA_CA_CERTS={ca} (Node.js)"
         )?;
-        Some(twingraph_server::tls_config(&files.server_cert, &files.server_key)?)
+        Some(twingraph_server::tls_config(
+            &files.server_cert,
+            &files.server_key,
+        )?)
     } else if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         Some(twingraph_server::tls_config(cert, key)?)
     } else {
@@ -96,7 +99,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         body_timeout: timeout,
         ..ServerConfig::default()
     };
-    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)

@@ -35,7 +35,11 @@ fn load() -> Vec<Entry> {
     let mut entries = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(&path).expect("corpus file");
-        let file = path.file_name().expect("file name").to_string_lossy().into_owned();
+        let file = path
+            .file_name()
+            .expect("file name")
+            .to_string_lossy()
+            .into_owned();
         let mut lines: Vec<&str> = Vec::new();
         let mut first_line = 0;
         for (number, line) in text.lines().enumerate() {
@@ -43,12 +47,20 @@ fn load() -> Vec<Entry> {
                 let expect = match expect.trim() {
                     "ok" => Expect::Ok,
                     other => {
-                        let (kind, substring) =
-                            other.split_once(": ").unwrap_or_else(|| panic!("{file}:{number}"));
-                        Expect::Error { kind: kind.to_string(), substring: substring.to_string() }
+                        let (kind, substring) = other
+                            .split_once(": ")
+                            .unwrap_or_else(|| panic!("{file}:{number}"));
+                        Expect::Error {
+                            kind: kind.to_string(),
+                            substring: substring.to_string(),
+                        }
                     }
                 };
-                assert!(!lines.is_empty(), "{file}:{}: expectation without a query", number + 1);
+                assert!(
+                    !lines.is_empty(),
+                    "{file}:{}: expectation without a query",
+                    number + 1
+                );
                 entries.push(Entry {
                     file: file.clone(),
                     line: first_line + 1,
@@ -65,7 +77,10 @@ fn load() -> Vec<Entry> {
                 lines.push(line);
             }
         }
-        assert!(lines.is_empty(), "{file}: trailing query without an expectation");
+        assert!(
+            lines.is_empty(),
+            "{file}: trailing query without an expectation"
+        );
     }
     entries
 }
@@ -82,7 +97,11 @@ fn kind(error: &Error) -> &'static str {
 #[test]
 fn corpus() {
     let entries = load();
-    assert!(entries.len() >= 150, "the corpus has only {} entries", entries.len());
+    assert!(
+        entries.len() >= 150,
+        "the corpus has only {} entries",
+        entries.len()
+    );
     let mut failures = Vec::new();
     for entry in &entries {
         let at = format!("{}:{}", entry.file, entry.line);
@@ -97,11 +116,19 @@ fn corpus() {
             }
             (Expect::Ok, Err(e)) => failures.push(format!("{at}: expected ok, got: {e}")),
             (Expect::Error { .. }, Ok(_)) => failures.push(format!("{at}: expected an error")),
-            (Expect::Error { kind: want, substring }, Err(e)) => {
+            (
+                Expect::Error {
+                    kind: want,
+                    substring,
+                },
+                Err(e),
+            ) => {
                 let message = e.to_string();
                 let kind_ok = want == "error" || want == kind(&e);
                 if !kind_ok || !message.contains(substring.as_str()) {
-                    failures.push(format!("{at}: expected {want}: {substring}; got: {message}"));
+                    failures.push(format!(
+                        "{at}: expected {want}: {substring}; got: {message}"
+                    ));
                 }
                 if e.position().is_none() {
                     failures.push(format!("{at}: error without a position: {message}"));
@@ -109,7 +136,12 @@ fn corpus() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// Hostile inputs must fail fast with a clear message, not overflow the stack.
@@ -119,12 +151,19 @@ fn assert_refused(query: &str, want: &str) {
     let message = error.to_string();
     assert!(message.contains(want), "expected '{want}' in: {message}");
     // A generous bound: the point is "not quadratic", not a benchmark.
-    assert!(started.elapsed().as_secs() < 5, "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed().as_secs() < 5,
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn a_megabyte_query_is_refused_by_length() {
-    let query = format!("SELECT * FROM DIGITALTWINS WHERE name = '{}'", "x".repeat(1 << 20));
+    let query = format!(
+        "SELECT * FROM DIGITALTWINS WHERE name = '{}'",
+        "x".repeat(1 << 20)
+    );
     assert_refused(&query, "longer than 8000 characters");
 }
 
@@ -137,31 +176,52 @@ fn ten_thousand_parentheses_are_refused_without_recursion() {
     );
     assert_refused(&query, "longer than 8000 characters");
     // Under the length limit, the nesting bound still applies before pest runs.
-    let query =
-        format!("SELECT * FROM DIGITALTWINS WHERE {}a = 1{}", "(".repeat(3_000), ")".repeat(3_000));
+    let query = format!(
+        "SELECT * FROM DIGITALTWINS WHERE {}a = 1{}",
+        "(".repeat(3_000),
+        ")".repeat(3_000)
+    );
     assert_refused(&query, "nest deeper than");
-    let query = format!("SELECT * FROM DIGITALTWINS WHERE {}a = 1", "NOT ".repeat(1_900));
+    let query = format!(
+        "SELECT * FROM DIGITALTWINS WHERE {}a = 1",
+        "NOT ".repeat(1_900)
+    );
     assert_refused(&query, "nest deeper than");
 }
 
 #[test]
 fn a_huge_in_list_is_refused() {
     let items: Vec<String> = (0..100_000).map(|i| format!("'{i}'")).collect();
-    let query = format!("SELECT * FROM DIGITALTWINS T WHERE T.$dtId IN [{}]", items.join(","));
+    let query = format!(
+        "SELECT * FROM DIGITALTWINS T WHERE T.$dtId IN [{}]",
+        items.join(",")
+    );
     assert_refused(&query, "longer than 8000 characters");
     let items: Vec<String> = (0..101).map(|i| i.to_string()).collect();
-    let query = format!("SELECT * FROM DIGITALTWINS T WHERE T.x IN [{}]", items.join(","));
+    let query = format!(
+        "SELECT * FROM DIGITALTWINS T WHERE T.x IN [{}]",
+        items.join(",")
+    );
     assert_refused(&query, "more than 100 items");
     let items: Vec<String> = (0..100).map(|i| i.to_string()).collect();
-    let query = format!("SELECT * FROM DIGITALTWINS T WHERE T.x IN [{}]", items.join(","));
+    let query = format!(
+        "SELECT * FROM DIGITALTWINS T WHERE T.x IN [{}]",
+        items.join(",")
+    );
     assert!(parse(&query).is_ok());
 }
 
 #[test]
 fn the_length_limit_counts_characters_not_bytes() {
     // 7,000 two-byte characters: 14,000 bytes but under the 8,000-character limit.
-    let query = format!("SELECT * FROM DIGITALTWINS WHERE name = '{}'", "é".repeat(7_000));
+    let query = format!(
+        "SELECT * FROM DIGITALTWINS WHERE name = '{}'",
+        "é".repeat(7_000)
+    );
     assert!(parse(&query).is_ok());
-    let query = format!("SELECT * FROM DIGITALTWINS WHERE name = '{}'", "é".repeat(8_000));
+    let query = format!(
+        "SELECT * FROM DIGITALTWINS WHERE name = '{}'",
+        "é".repeat(8_000)
+    );
     assert_refused(&query, "longer than 8000 characters");
 }

@@ -85,31 +85,63 @@ pub fn graph(twins: usize, seed: u64) -> (Vec<Twin>, Vec<Rel>) {
     let mut rng = Rng::new(seed);
     let per_building = 1 + 10 * (1 + 20 * 3);
     let buildings = (twins / per_building).max(1);
-    let mut out = vec![Twin { id: "campus".into(), body: json!({"$metadata": {"$model": "dtmi:bench:Campus;1"}, "name": "Campus"}) }];
+    let mut out = vec![Twin {
+        id: "campus".into(),
+        body: json!({"$metadata": {"$model": "dtmi:bench:Campus;1"}, "name": "Campus"}),
+    }];
     let mut rels = Vec::new();
     for b in 0..buildings {
         let bid = format!("b{b}");
         out.push(Twin { id: bid.clone(), body: json!({"$metadata": {"$model": "dtmi:bench:Building;1"}, "name": format!("Building {b}"),
             "address": {"city": format!("City{}", b % 17), "zip": format!("{:05}", rng.below(99999))}}) });
-        rels.push(Rel { source: "campus".into(), id: format!("c-{bid}"), target: bid.clone(), name: "contains" });
+        rels.push(Rel {
+            source: "campus".into(),
+            id: format!("c-{bid}"),
+            target: bid.clone(),
+            name: "contains",
+        });
         for f in 0..10 {
             let fid = format!("{bid}-f{f}");
             out.push(Twin { id: fid.clone(), body: json!({"$metadata": {"$model": "dtmi:bench:Floor;1"}, "name": format!("Floor {f}"), "level": f}) });
-            rels.push(Rel { source: bid.clone(), id: format!("c-{fid}"), target: fid.clone(), name: "contains" });
+            rels.push(Rel {
+                source: bid.clone(),
+                id: format!("c-{fid}"),
+                target: fid.clone(),
+                name: "contains",
+            });
             for r in 0..20 {
                 let rid = format!("{fid}-r{r}");
                 out.push(Twin { id: rid.clone(), body: json!({"$metadata": {"$model": "dtmi:bench:Room;1"}, "name": format!("Room {r}"),
                     "area": (rng.below(5000) as f64) / 10.0, "capacity": rng.below(40), "occupied": rng.below(2) == 1}) });
-                rels.push(Rel { source: fid.clone(), id: format!("c-{rid}"), target: rid.clone(), name: "contains" });
+                rels.push(Rel {
+                    source: fid.clone(),
+                    id: format!("c-{rid}"),
+                    target: rid.clone(),
+                    name: "contains",
+                });
                 if r > 0 {
-                    rels.push(Rel { source: rid.clone(), id: format!("adj-{r}"), target: format!("{fid}-r{}", r - 1), name: "adjacentTo" });
+                    rels.push(Rel {
+                        source: rid.clone(),
+                        id: format!("adj-{r}"),
+                        target: format!("{fid}-r{}", r - 1),
+                        name: "adjacentTo",
+                    });
                 }
                 for s in 0..2 {
                     let sid = format!("{rid}-s{s}");
-                    let model = if s == 0 { "dtmi:bench:TemperatureSensor;1" } else { "dtmi:bench:Sensor;1" };
+                    let model = if s == 0 {
+                        "dtmi:bench:TemperatureSensor;1"
+                    } else {
+                        "dtmi:bench:Sensor;1"
+                    };
                     out.push(Twin { id: sid.clone(), body: json!({"$metadata": {"$model": model},
                         "kind": if s == 0 { "temperature" } else { "co2" }, "value": (rng.below(4000) as f64) / 100.0}) });
-                    rels.push(Rel { source: rid.clone(), id: format!("h-{s}"), target: sid, name: "hasSensor" });
+                    rels.push(Rel {
+                        source: rid.clone(),
+                        id: format!("h-{s}"),
+                        target: sid,
+                        name: "hasSensor",
+                    });
                 }
             }
         }

@@ -58,10 +58,18 @@ pub struct Change {
     #[serde(rename = "messageId", default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
     /// Telemetry: the model of the twin or component that sent it.
-    #[serde(rename = "dataSchema", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "dataSchema",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub data_schema: Option<String>,
     /// Telemetry: the caller's `Telemetry-Source-Time`.
-    #[serde(rename = "sourceTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "sourceTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source_time: Option<String>,
     /// W3C trace context of the request that caused the change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,6 +119,9 @@ mod tests {
         assert_eq!(back, c);
         let text = String::from_utf8(c.encode().unwrap()).unwrap();
         assert!(text.contains("\"microsoft.iot.telemetry\""), "{text}");
-        assert_eq!(ChangeKind::TwinCreate.event_type(), "Microsoft.DigitalTwins.Twin.Create");
+        assert_eq!(
+            ChangeKind::TwinCreate.event_type(),
+            "Microsoft.DigitalTwins.Twin.Create"
+        );
     }
 }

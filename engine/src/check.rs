@@ -37,7 +37,10 @@ impl Engine {
             let twin = twin?;
             report.twins += 1;
             if ids.get(&twin.id) != Some(&twin.num) {
-                problems.push(format!("twin {} (#{}) is not in twin_ids", twin.id, twin.num));
+                problems.push(format!(
+                    "twin {} (#{}) is not in twin_ids",
+                    twin.id, twin.num
+                ));
             }
             by_model.insert((twin::model_of(&twin.doc).to_string(), twin.num));
         }
@@ -143,7 +146,9 @@ impl Engine {
         })?;
         if let Some(last) = previous {
             if last + 1 != next_seq {
-                problems.push(format!("last change {last}, but next sequence is {next_seq}"));
+                problems.push(format!(
+                    "last change {last}, but next sequence is {next_seq}"
+                ));
             }
         }
         report.problems = problems;

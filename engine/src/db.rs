@@ -148,7 +148,10 @@ impl Engine {
     /// Rebuilds the in-memory state from the store: models, catalog, model index, counters.
     fn load(&mut self) -> Result<()> {
         let mut models = BTreeMap::new();
-        for item in self.db.iterator_cf(self.cf(CF_MODELS)?, IteratorMode::Start) {
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_MODELS)?, IteratorMode::Start)
+        {
             let (key, value) = item?;
             let id = String::from_utf8(key.to_vec())
                 .map_err(|_| Error::Corruption("model id is not UTF-8".into()))?;
@@ -156,7 +159,10 @@ impl Engine {
         }
         let catalog = build_catalog(&models)?;
         let mut index = ModelIndex::default();
-        for item in self.db.iterator_cf(self.cf(CF_MODEL_TWINS)?, IteratorMode::Start) {
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_MODEL_TWINS)?, IteratorMode::Start)
+        {
             let (key, _) = item?;
             let (model, twin) = decode_model_twin(&key)
                 .ok_or_else(|| Error::Corruption("model index key".into()))?;
@@ -180,7 +186,9 @@ impl Engine {
             .iterator_cf(self.cf(CF_CDC)?, IteratorMode::End)
             .next()
         {
-            Some(item) => decode_u64(&item?.0).ok_or_else(|| Error::Corruption("cdc key".into()))?,
+            Some(item) => {
+                decode_u64(&item?.0).ok_or_else(|| Error::Corruption("cdc key".into()))?
+            }
             None => 0,
         };
         let last_seq = last_seq.max(match self.db.get_cf(self.cf(CF_META)?, META_NEXT_SEQ)? {

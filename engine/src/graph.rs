@@ -159,16 +159,33 @@ mod tests {
         let before = g.clone();
         g.remove(1, "a", 2);
         g.add(4, "contains", "a", 2);
-        assert_eq!(ids(before.out(1)), [("adjacent", "z", 2), ("contains", "a", 2), ("contains", "b", 3)]);
+        assert_eq!(
+            ids(before.out(1)),
+            [
+                ("adjacent", "z", 2),
+                ("contains", "a", 2),
+                ("contains", "b", 3)
+            ]
+        );
         assert_eq!(ids(g.out(1)), [("adjacent", "z", 2), ("contains", "b", 3)]);
-        assert_eq!(ids(g.incoming(2)), [("adjacent", "z", 1), ("contains", "a", 4)]);
-        assert_eq!(ids(before.incoming(2)), [("contains", "a", 1), ("adjacent", "z", 1)]);
+        assert_eq!(
+            ids(g.incoming(2)),
+            [("adjacent", "z", 1), ("contains", "a", 4)]
+        );
+        assert_eq!(
+            ids(before.incoming(2)),
+            [("contains", "a", 1), ("adjacent", "z", 1)]
+        );
         assert!(g.out(9).is_empty());
     }
 
     #[test]
     fn bulk_build_matches_incremental() {
-        let edges = vec![(1, "n".to_string(), "b".to_string(), 2), (1, "n".into(), "a".into(), 3), (2, "m".into(), "c".into(), 3)];
+        let edges = vec![
+            (1, "n".to_string(), "b".to_string(), 2),
+            (1, "n".into(), "a".into(), 3),
+            (2, "m".into(), "c".into(), 3),
+        ];
         let bulk = Graph::from_edges(edges.clone());
         let mut inc = Graph::default();
         for (s, n, i, t) in edges {

@@ -64,7 +64,11 @@ impl ModelIndex {
 
 /// Every model id `IS_OF_MODEL(model)` accepts, among stored models and models with twins
 /// (twins of a deleted model still match their old id).
-pub(crate) fn matching_models(index: &ModelIndex, catalog: &Catalog, model: &str) -> BTreeSet<String> {
+pub(crate) fn matching_models(
+    index: &ModelIndex,
+    catalog: &Catalog,
+    model: &str,
+) -> BTreeSet<String> {
     let (base, version) = split_version(model);
     let same_or_higher = |candidate: &str| {
         let (b, v) = split_version(candidate);
@@ -75,7 +79,12 @@ pub(crate) fn matching_models(index: &ModelIndex, catalog: &Catalog, model: &str
         .filter(|m| same_or_higher(m))
         .map(str::to_string)
         .collect();
-    roots.extend(catalog.ids().filter(|m| same_or_higher(m)).map(str::to_string));
+    roots.extend(
+        catalog
+            .ids()
+            .filter(|m| same_or_higher(m))
+            .map(str::to_string),
+    );
     roots.insert(model.to_string());
     let mut all = roots.clone();
     for root in &roots {
@@ -118,7 +127,10 @@ mod tests {
         idx.insert("dtmi:w:widget;3", 3);
         idx.insert("dtmi:w:widgetX;9", 4);
         let catalog = Catalog::default();
-        let hits: Vec<u32> = idx.is_of_model(&catalog, "dtmi:w:widget;4").iter().collect();
+        let hits: Vec<u32> = idx
+            .is_of_model(&catalog, "dtmi:w:widget;4")
+            .iter()
+            .collect();
         assert_eq!(hits, vec![1, 2]);
         assert_eq!(split_version("dtmi:a;3.14"), ("dtmi:a", (3, 14)));
     }

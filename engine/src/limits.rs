@@ -22,12 +22,18 @@ pub const MAX_MODEL_BYTES: usize = 1024 * 1024;
 /// Checks an id from a URL: non-empty, bounded, no control characters (NUL separates key parts).
 pub fn check_id(what: &str, id: &str) -> Result<()> {
     if id.is_empty() {
-        return Err(Error::invalid(Invalid::Argument, format!("{what} id must not be empty")));
+        return Err(Error::invalid(
+            Invalid::Argument,
+            format!("{what} id must not be empty"),
+        ));
     }
     if id.len() > MAX_ID_BYTES {
         return Err(Error::invalid(
             Invalid::Argument,
-            format!("{what} id is {} bytes; at most {MAX_ID_BYTES} are allowed", id.len()),
+            format!(
+                "{what} id is {} bytes; at most {MAX_ID_BYTES} are allowed",
+                id.len()
+            ),
         ));
     }
     if id.chars().any(char::is_control) {

@@ -227,7 +227,10 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(out, json!({"o": {"x": 5}, "l": [1, 9, 2, 3], "b": 2, "a/b": "slash"}));
+        assert_eq!(
+            out,
+            json!({"o": {"x": 5}, "l": [1, 9, 2, 3], "b": 2, "a/b": "slash"})
+        );
     }
 
     #[test]
@@ -248,7 +251,13 @@ mod tests {
         ] {
             let err = run(doc.clone(), patch.clone()).unwrap_err();
             assert!(
-                matches!(err, Error::Invalid { kind: Invalid::JsonPatch, .. }),
+                matches!(
+                    err,
+                    Error::Invalid {
+                        kind: Invalid::JsonPatch,
+                        ..
+                    }
+                ),
                 "{patch}: {err:?}"
             );
         }

@@ -65,8 +65,14 @@ pub(crate) fn requested_endpoints(body: &Value) -> Result<(String, String)> {
     let text = |name: &str| -> Result<String> {
         match obj.get(name) {
             Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
-            Some(_) => Err(Error::invalid(Invalid::Argument, format!("{name} must be a non-empty string"))),
-            None => Err(Error::invalid(Invalid::Argument, format!("{name} is required"))),
+            Some(_) => Err(Error::invalid(
+                Invalid::Argument,
+                format!("{name} must be a non-empty string"),
+            )),
+            None => Err(Error::invalid(
+                Invalid::Argument,
+                format!("{name} is required"),
+            )),
         }
     };
     Ok((text("$targetId")?, text("$relationshipName")?))
@@ -98,7 +104,9 @@ pub(crate) fn build(source: &str, id: &str, body: &Value, etag: &str) -> Result<
 /// Every non-system field is a declared property of the relationship, with a conforming value.
 pub(crate) fn validate_properties(doc: &Value, def: &RelationshipDef) -> Result<()> {
     let Some(obj) = doc.as_object() else {
-        return Err(Error::Internal("relationship document is not an object".into()));
+        return Err(Error::Internal(
+            "relationship document is not an object".into(),
+        ));
     };
     for (key, value) in obj.iter().filter(|(k, _)| !k.starts_with('$')) {
         let schema = def.properties.get(key).ok_or_else(|| {
@@ -139,7 +147,10 @@ mod tests {
     fn build_takes_ids_from_the_url() {
         let body = json!({"$targetId": "b", "$relationshipName": "feeds", "$sourceId": "x", "$relationshipId": "y", "flow": 3});
         let rel = build("a", "r1", &body, "E").unwrap();
-        assert_eq!((rel.source.as_str(), rel.id.as_str(), rel.target.as_str()), ("a", "r1", "b"));
+        assert_eq!(
+            (rel.source.as_str(), rel.id.as_str(), rel.target.as_str()),
+            ("a", "r1", "b")
+        );
         assert_eq!(rel.doc["$sourceId"], "a");
         assert_eq!(rel.doc["$relationshipId"], "r1");
         assert_eq!(rel.doc["flow"], 3);

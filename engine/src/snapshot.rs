@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use rocksdb::{Direction, IteratorMode, ReadOptions};
 use roaring::RoaringBitmap;
+use rocksdb::{Direction, IteratorMode, ReadOptions};
 use serde_json::Value;
 
 use crate::cdc::Change;
@@ -178,9 +178,16 @@ impl<'a> Snapshot<'a> {
         self.relationship_by_num(num, id)
     }
 
-    pub(crate) fn relationship_by_num(&self, source: u32, id: &str) -> Result<Option<Relationship>> {
+    pub(crate) fn relationship_by_num(
+        &self,
+        source: u32,
+        id: &str,
+    ) -> Result<Option<Relationship>> {
         match self.get(CF_RELS, &rel_key(source, id))? {
-            Some(bytes) => Ok(Some(Relationship::from_doc(parse_json(&bytes, "relationship")?)?)),
+            Some(bytes) => Ok(Some(Relationship::from_doc(parse_json(
+                &bytes,
+                "relationship",
+            )?)?)),
             None => Ok(None),
         }
     }
@@ -232,12 +239,13 @@ impl<'a> Snapshot<'a> {
         self.in_edges(num)
             .iter()
             .map(|edge| {
-                self.relationship_by_num(edge.other, &edge.id)?.ok_or_else(|| {
-                    Error::Corruption(format!(
-                        "incoming edge without relationship: {}/{}",
-                        edge.other, edge.id
-                    ))
-                })
+                self.relationship_by_num(edge.other, &edge.id)?
+                    .ok_or_else(|| {
+                        Error::Corruption(format!(
+                            "incoming edge without relationship: {}/{}",
+                            edge.other, edge.id
+                        ))
+                    })
             })
             .collect()
     }

@@ -78,7 +78,10 @@ pub(crate) fn build(
             let component = value.as_object().ok_or_else(|| {
                 Error::validation(format!("/{key}: a component must be a JSON object"))
             })?;
-            doc.insert(key.clone(), Value::Object(build_component(key, component, now)?));
+            doc.insert(
+                key.clone(),
+                Value::Object(build_component(key, component, now)?),
+            );
         } else {
             doc.insert(key.clone(), value.clone());
             metadata.insert(key.clone(), property_metadata(metadata_in.get(key), now)?);
@@ -200,7 +203,11 @@ fn check_property(schema: &Schema, value: &Value, path: &str) -> Result<()> {
 pub(crate) fn diff(old: &Value, new: &Value) -> Vec<Value> {
     let mut ops = Vec::new();
     if model_of(old) != model_of(new) {
-        ops.push(op("replace", "/$metadata/$model", Some(&Value::String(model_of(new).into()))));
+        ops.push(op(
+            "replace",
+            "/$metadata/$model",
+            Some(&Value::String(model_of(new).into())),
+        ));
     }
     let empty = Map::new();
     diff_properties(
@@ -300,7 +307,10 @@ mod tests {
         assert_eq!(doc["$dtId"], "t1");
         assert_eq!(doc["$etag"], "W/\"e\"");
         assert_eq!(doc["temp"], 21.5);
-        assert_eq!(doc["$metadata"]["temp"]["sourceTime"], "2022-05-31T12:00:00.000125009Z");
+        assert_eq!(
+            doc["$metadata"]["temp"]["sourceTime"],
+            "2022-05-31T12:00:00.000125009Z"
+        );
         assert_eq!(doc["$metadata"]["temp"]["lastUpdateTime"], "NOW");
         assert_eq!(doc["comp"]["$metadata"]["$lastUpdateTime"], "NOW");
         assert!(doc["$metadata"].get("$dtId").is_none());
@@ -309,8 +319,16 @@ mod tests {
     #[test]
     fn build_refuses_missing_model_and_bad_source_time() {
         assert!(build("t", &json!({"a": 1}), &|_| false, "N", "E").is_err());
-        assert!(build("t", &json!({"$metadata": {"$model": 3}}), &|_| false, "N", "E").is_err());
-        let bad = json!({"$metadata": {"$model": "dtmi:a:b;1", "p": {"sourceTime": "soon"}}, "p": 1});
+        assert!(build(
+            "t",
+            &json!({"$metadata": {"$model": 3}}),
+            &|_| false,
+            "N",
+            "E"
+        )
+        .is_err());
+        let bad =
+            json!({"$metadata": {"$model": "dtmi:a:b;1", "p": {"sourceTime": "soon"}}, "p": 1});
         assert!(build("t", &bad, &|_| false, "N", "E").is_err());
     }
 

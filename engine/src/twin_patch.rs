@@ -51,9 +51,7 @@ fn apply_one(
                 _ => Err(Error::validation("$metadata.$model must be a model id")),
             }
         }
-        ["$metadata", property, "sourceTime"] => {
-            set_source_time(doc, None, property, op)
-        }
+        ["$metadata", property, "sourceTime"] => set_source_time(doc, None, property, op),
         [comp, "$metadata", property, "sourceTime"] if is_component(comp) => {
             set_source_time(doc, Some(comp), property, op)
         }
@@ -71,7 +69,9 @@ fn apply_one(
                 .value
                 .as_ref()
                 .and_then(Value::as_object)
-                .ok_or_else(|| Error::validation(format!("/{comp}: a component must be a JSON object")))?;
+                .ok_or_else(|| {
+                    Error::validation(format!("/{comp}: a component must be a JSON object"))
+                })?;
             let mut component = Map::new();
             let mut metadata = Map::new();
             metadata.insert("$lastUpdateTime".into(), Value::String(now.into()));
@@ -119,7 +119,10 @@ fn patch_error(message: impl Into<String>) -> Error {
 }
 
 /// The `$metadata` object of the twin or of one of its components, created if absent.
-fn metadata_of<'a>(doc: &'a mut Value, component: Option<&str>) -> Option<&'a mut Map<String, Value>> {
+fn metadata_of<'a>(
+    doc: &'a mut Value,
+    component: Option<&str>,
+) -> Option<&'a mut Map<String, Value>> {
     let owner = match component {
         Some(c) => doc.get_mut(c)?,
         None => doc,
@@ -154,7 +157,9 @@ fn set_source_time(
 ) -> Result<()> {
     let value = match op.kind {
         OpKind::Remove => None,
-        _ => Some(twin::checked_source_time(op.value.as_ref().unwrap_or(&Value::Null))?),
+        _ => Some(twin::checked_source_time(
+            op.value.as_ref().unwrap_or(&Value::Null),
+        )?),
     };
     let metadata = metadata_of(doc, component).ok_or_else(|| {
         patch_error(format!(
@@ -210,10 +215,17 @@ mod tests {
 
     #[test]
     fn property_update_keeps_source_time() {
-        let doc = run(json!([{"op": "replace", "path": "/temp", "value": 2}]), None).unwrap();
+        let doc = run(
+            json!([{"op": "replace", "path": "/temp", "value": 2}]),
+            None,
+        )
+        .unwrap();
         assert_eq!(doc["temp"], 2);
         assert_eq!(doc["$metadata"]["temp"]["lastUpdateTime"], "T1");
-        assert_eq!(doc["$metadata"]["temp"]["sourceTime"], "2020-01-01T00:00:00Z");
+        assert_eq!(
+            doc["$metadata"]["temp"]["sourceTime"],
+            "2020-01-01T00:00:00Z"
+        );
         assert_eq!(doc["$metadata"]["$lastUpdateTime"], "T1");
     }
 
@@ -231,14 +243,21 @@ mod tests {
         .unwrap();
         assert_eq!(doc["obj"]["a"], 5);
         assert_eq!(doc["comp"]["y"], 2);
-        assert_eq!(doc["comp"]["$metadata"]["y"]["sourceTime"], "2022-05-31T12:00:01.000125009Z");
+        assert_eq!(
+            doc["comp"]["$metadata"]["y"]["sourceTime"],
+            "2022-05-31T12:00:01.000125009Z"
+        );
         assert_eq!(doc["comp"]["$metadata"]["$lastUpdateTime"], "T1");
         assert_eq!(doc["$metadata"]["$model"], "dtmi:m;2");
     }
 
     #[test]
     fn component_scoped_patch() {
-        let doc = run(json!([{"op": "replace", "path": "/x", "value": 9}]), Some("comp")).unwrap();
+        let doc = run(
+            json!([{"op": "replace", "path": "/x", "value": 9}]),
+            Some("comp"),
+        )
+        .unwrap();
         assert_eq!(doc["comp"]["x"], 9);
         assert_eq!(doc["comp"]["$metadata"]["x"]["lastUpdateTime"], "T1");
     }

@@ -40,23 +40,45 @@ fn child(dir: &str, start: u64) {
     use std::io::Write;
     for i in start.. {
         let id = format!("t{i}");
-        engine.put_twin(&id, &common::room(&id), false).expect("put");
-        writeln!(out, "twin {id}").and_then(|_| out.flush()).expect("stdout");
         engine
-            .patch_twin(&id, &json!([{"op": "replace", "path": "/temperature", "value": i as f64}]), None, None)
+            .put_twin(&id, &common::room(&id), false)
+            .expect("put");
+        writeln!(out, "twin {id}")
+            .and_then(|_| out.flush())
+            .expect("stdout");
+        engine
+            .patch_twin(
+                &id,
+                &json!([{"op": "replace", "path": "/temperature", "value": i as f64}]),
+                None,
+                None,
+            )
             .expect("patch");
-        writeln!(out, "patch {id} {i}").and_then(|_| out.flush()).expect("stdout");
+        writeln!(out, "patch {id} {i}")
+            .and_then(|_| out.flush())
+            .expect("stdout");
         if i > start {
             let prev = format!("t{}", i - 1);
             engine
-                .put_relationship(&prev, &format!("r{i}"), &common::rel(&id, "contains"), false)
+                .put_relationship(
+                    &prev,
+                    &format!("r{i}"),
+                    &common::rel(&id, "contains"),
+                    false,
+                )
                 .expect("relationship");
-            writeln!(out, "rel {prev} r{i}").and_then(|_| out.flush()).expect("stdout");
+            writeln!(out, "rel {prev} r{i}")
+                .and_then(|_| out.flush())
+                .expect("stdout");
             if i % 7 == 0 && i > start + 1 {
                 let older = format!("t{}", i - 2);
                 let rel_id = format!("r{}", i - 1);
-                engine.delete_relationship(&older, &rel_id, None).expect("delete");
-                writeln!(out, "delrel {older} {rel_id}").and_then(|_| out.flush()).expect("stdout");
+                engine
+                    .delete_relationship(&older, &rel_id, None)
+                    .expect("delete");
+                writeln!(out, "delrel {older} {rel_id}")
+                    .and_then(|_| out.flush())
+                    .expect("stdout");
             }
         }
     }
@@ -75,7 +97,11 @@ fn parent() {
     let mut acked: Vec<Vec<String>> = Vec::new();
     for round in 0..ROUNDS {
         let mut child = Command::new(&exe)
-            .args(["--child", dir.path().to_str().unwrap(), &(round * 1_000_000).to_string()])
+            .args([
+                "--child",
+                dir.path().to_str().unwrap(),
+                &(round * 1_000_000).to_string(),
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -93,7 +119,7 @@ fn parent() {
             }
         }
         child.kill().unwrap(); // SIGKILL
-        // Lines written before the kill landed are acknowledged too.
+                               // Lines written before the kill landed are acknowledged too.
         for line in lines.map_while(Result::ok) {
             acked.push(line.split(' ').map(str::to_string).collect());
         }
@@ -102,8 +128,15 @@ fn parent() {
         let engine = durable(dir.path());
         verify(&engine, &acked);
         let report = engine.check_integrity().unwrap();
-        assert!(report.problems.is_empty(), "round {round}: {:?}", report.problems);
-        assert!(report.changes as usize >= acked.len(), "every ack has a change record");
+        assert!(
+            report.problems.is_empty(),
+            "round {round}: {:?}",
+            report.problems
+        );
+        assert!(
+            report.changes as usize >= acked.len(),
+            "every ack has a change record"
+        );
         eprintln!(
             "crash round {round}: {} acknowledged operations, {} twins, {} relationships, {} changes: all present",
             acked.len(), report.twins, report.relationships, report.changes
@@ -120,16 +153,30 @@ fn verify(engine: &Engine, acked: &[Vec<String>]) {
         .collect();
     for line in acked {
         match line[0].as_str() {
-            "twin" => assert!(snap.twin(&line[1]).unwrap().is_some(), "lost twin {}", line[1]),
+            "twin" => assert!(
+                snap.twin(&line[1]).unwrap().is_some(),
+                "lost twin {}",
+                line[1]
+            ),
             "patch" => {
                 let twin = snap.twin(&line[1]).unwrap().expect("patched twin");
                 let want: f64 = line[2].parse().unwrap();
-                assert_eq!(twin.doc["temperature"], json!(want), "lost patch of {}", line[1]);
+                assert_eq!(
+                    twin.doc["temperature"],
+                    json!(want),
+                    "lost patch of {}",
+                    line[1]
+                );
             }
             "rel" => {
                 let present = snap.relationship(&line[1], &line[2]).unwrap().is_some();
                 let gone = deleted.contains(&(line[1].as_str(), line[2].as_str()));
-                assert!(present != gone, "relationship {}/{} present={present}", line[1], line[2]);
+                assert!(
+                    present != gone,
+                    "relationship {}/{} present={present}",
+                    line[1],
+                    line[2]
+                );
             }
             "delrel" => assert!(snap.relationship(&line[1], &line[2]).unwrap().is_none()),
             other => panic!("unknown ack {other}"),

@@ -21,7 +21,10 @@ fn models_upload_whole_or_not_at_all() {
     let room = snap.catalog().get("dtmi:test:Room;1").unwrap();
     assert!(room.ancestors.contains("dtmi:test:Space;1"));
     assert!(room.properties.contains_key("name"), "inherited property");
-    assert!(room.relationships.contains_key("contains"), "inherited relationship");
+    assert!(
+        room.relationships.contains_key("contains"),
+        "inherited relationship"
+    );
     drop(snap);
 
     // duplicate id
@@ -29,7 +32,16 @@ fn models_upload_whole_or_not_at_all() {
     let err = engine
         .add_models(&again.as_array().unwrap()[..1], &dtdl::Options::default())
         .unwrap_err();
-    assert!(matches!(err, Error::AlreadyExists { entity: Entity::Model, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::AlreadyExists {
+                entity: Entity::Model,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
 
     // a batch with one bad model stores nothing
     let before = dump(&engine);
@@ -38,7 +50,9 @@ fn models_upload_whole_or_not_at_all() {
         json!({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:test:Bad;1", "@type": "Interface",
                "extends": "dtmi:test:Missing;1"}),
     ];
-    let err = engine.add_models(&batch, &dtdl::Options::default()).unwrap_err();
+    let err = engine
+        .add_models(&batch, &dtdl::Options::default())
+        .unwrap_err();
     assert!(matches!(err, Error::Dtdl(_)), "{err:?}");
     assert_eq!(dump(&engine), before);
 }
@@ -50,27 +64,77 @@ fn model_delete_and_decommission() {
     let err = engine.delete_model("dtmi:test:Space;1").unwrap_err();
     assert!(matches!(err, Error::ModelReferenced(_)), "{err:?}");
     let err = engine.delete_model("dtmi:test:Nope;1").unwrap_err();
-    assert!(matches!(err, Error::NotFound { entity: Entity::Model, .. }));
+    assert!(matches!(
+        err,
+        Error::NotFound {
+            entity: Entity::Model,
+            ..
+        }
+    ));
 
-    engine.put_twin("s1", &space("dtmi:test:Sensor;1"), false).unwrap();
+    engine
+        .put_twin("s1", &space("dtmi:test:Sensor;1"), false)
+        .unwrap();
     engine.decommission_model("dtmi:test:Sensor;1").unwrap();
-    assert!(engine.snapshot().model("dtmi:test:Sensor;1").unwrap().decommissioned);
-    let err = engine.put_twin("s2", &space("dtmi:test:Sensor;1"), false).unwrap_err();
-    assert!(matches!(err, Error::Invalid { kind: Invalid::ModelDecommissioned, .. }), "{err:?}");
+    assert!(
+        engine
+            .snapshot()
+            .model("dtmi:test:Sensor;1")
+            .unwrap()
+            .decommissioned
+    );
+    let err = engine
+        .put_twin("s2", &space("dtmi:test:Sensor;1"), false)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                kind: Invalid::ModelDecommissioned,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     // existing twins stay usable
     engine
-        .patch_twin("s1", &json!([{"op": "add", "path": "/value", "value": 1.5}]), None, None)
+        .patch_twin(
+            "s1",
+            &json!([{"op": "add", "path": "/value", "value": 1.5}]),
+            None,
+            None,
+        )
         .unwrap();
 
     // deleting a model used only by twins is allowed; they become read-only
     engine.delete_model("dtmi:test:Sensor;1").unwrap();
     assert!(engine.snapshot().twin("s1").unwrap().is_some());
     let err = engine
-        .patch_twin("s1", &json!([{"op": "replace", "path": "/value", "value": 2.0}]), None, None)
+        .patch_twin(
+            "s1",
+            &json!([{"op": "replace", "path": "/value", "value": 2.0}]),
+            None,
+            None,
+        )
         .unwrap_err();
-    assert!(matches!(err, Error::Invalid { kind: Invalid::Validation, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::Invalid {
+                kind: Invalid::Validation,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     // IS_OF_MODEL still finds twins of a deleted model
-    assert_eq!(engine.snapshot().model_twins("dtmi:test:Sensor;1", false).len(), 1);
+    assert_eq!(
+        engine
+            .snapshot()
+            .model_twins("dtmi:test:Sensor;1", false)
+            .len(),
+        1
+    );
     engine.delete_twin("s1", None).unwrap();
     assert_consistent(&engine);
 }
@@ -110,29 +174,56 @@ fn twin_create_replace_patch_delete() {
     assert_eq!(twin.doc["temperature"], 22.0);
     assert_eq!(twin.doc["tags"], json!({"wing": "east", "floor": "2"}));
     assert_eq!(twin.doc["thermostat"]["setPoint"], 21.0);
-    assert_eq!(twin.doc["$metadata"]["temperature"]["sourceTime"], "2024-01-01T00:00:00Z");
+    assert_eq!(
+        twin.doc["$metadata"]["temperature"]["sourceTime"],
+        "2024-01-01T00:00:00Z"
+    );
 
     // stale etag
     let err = engine
-        .patch_twin("r1", &json!([{"op": "remove", "path": "/tags"}]), None, Some(replaced.etag()))
+        .patch_twin(
+            "r1",
+            &json!([{"op": "remove", "path": "/tags"}]),
+            None,
+            Some(replaced.etag()),
+        )
         .unwrap_err();
     assert!(matches!(err, Error::PreconditionFailed(_)));
 
     // component patch
     engine
-        .patch_twin("r1", &json!([{"op": "replace", "path": "/setPoint", "value": 19.0}]), Some("thermostat"), Some("*"))
+        .patch_twin(
+            "r1",
+            &json!([{"op": "replace", "path": "/setPoint", "value": 19.0}]),
+            Some("thermostat"),
+            Some("*"),
+        )
         .unwrap();
     let twin = engine.snapshot().twin("r1").unwrap().unwrap();
     assert_eq!(twin.doc["thermostat"]["setPoint"], 19.0);
     let err = engine
         .patch_twin("r1", &json!([]), Some("nope"), None)
         .unwrap_err();
-    assert!(matches!(err, Error::NotFound { entity: Entity::Component, .. }));
+    assert!(matches!(
+        err,
+        Error::NotFound {
+            entity: Entity::Component,
+            ..
+        }
+    ));
 
-    engine.delete_twin("r1", Some(&twin.etag().to_string())).unwrap();
+    engine
+        .delete_twin("r1", Some(&twin.etag().to_string()))
+        .unwrap();
     assert!(engine.snapshot().twin("r1").unwrap().is_none());
     let err = engine.delete_twin("r1", None).unwrap_err();
-    assert!(matches!(err, Error::NotFound { entity: Entity::Twin, .. }));
+    assert!(matches!(
+        err,
+        Error::NotFound {
+            entity: Entity::Twin,
+            ..
+        }
+    ));
     assert_consistent(&engine);
 }
 
@@ -177,7 +268,9 @@ fn twin_validation_refuses_and_changes_nothing() {
     for id in ["", "a\u{0}b"] {
         assert!(engine.put_twin(id, &room("x"), false).is_err());
     }
-    assert!(engine.put_twin(&"x".repeat(2000), &room("x"), false).is_err());
+    assert!(engine
+        .put_twin(&"x".repeat(2000), &room("x"), false)
+        .is_err());
     assert_eq!(dump(&engine), before);
     assert_consistent(&engine);
 }
@@ -186,72 +279,194 @@ fn twin_validation_refuses_and_changes_nothing() {
 fn relationships_follow_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let engine = with_models(dir.path());
-    engine.put_twin("b1", &space("dtmi:test:Building;1"), false).unwrap();
+    engine
+        .put_twin("b1", &space("dtmi:test:Building;1"), false)
+        .unwrap();
     engine.put_twin("r1", &room("Room 1"), false).unwrap();
     engine.put_twin("r2", &room("Room 2"), false).unwrap();
-    engine.put_twin("s1", &space("dtmi:test:Sensor;1"), false).unwrap();
+    engine
+        .put_twin("s1", &space("dtmi:test:Sensor;1"), false)
+        .unwrap();
 
     let created = engine
         .put_relationship("b1", "c1", &json!({"$targetId": "r1", "$relationshipName": "contains", "since": "2024-01-01T00:00:00Z"}), false)
         .unwrap();
     assert_eq!(created.doc["$sourceId"], "b1");
-    engine.put_relationship("b1", "c2", &rel("r2", "contains"), false).unwrap();
-    engine.put_relationship("r1", "h1", &rel("s1", "hasSensor"), false).unwrap();
+    engine
+        .put_relationship("b1", "c2", &rel("r2", "contains"), false)
+        .unwrap();
+    engine
+        .put_relationship("r1", "h1", &rel("s1", "hasSensor"), false)
+        .unwrap();
 
     let before = dump(&engine);
     let refusals: Vec<(&str, serde_json::Value, fn(&Error) -> bool)> = vec![
-        ("b1", rel("s1", "contains"), |e| matches!(e, Error::Invalid { kind: Invalid::Relationship, .. })),
-        ("b1", rel("r1", "hasSensor"), |e| matches!(e, Error::Invalid { kind: Invalid::Relationship, .. })),
-        ("b1", rel("b1", "contains"), |e| matches!(e, Error::Invalid { kind: Invalid::SelfRelationship, .. })),
-        ("b1", rel("ghost", "contains"), |e| matches!(e, Error::NotFound { entity: Entity::TargetTwin, .. })),
-        ("ghost", rel("r1", "contains"), |e| matches!(e, Error::NotFound { entity: Entity::Twin, .. })),
-        ("b1", json!({"$targetId": "r1", "$relationshipName": "contains", "since": 5}), |e| matches!(e, Error::Invalid { kind: Invalid::Validation, .. })),
-        ("b1", json!({"$targetId": "r1", "$relationshipName": "contains", "colour": "x"}), |e| matches!(e, Error::Invalid { kind: Invalid::Validation, .. })),
-        ("b1", json!({"$relationshipName": "contains"}), |e| matches!(e, Error::Invalid { kind: Invalid::Argument, .. })),
+        ("b1", rel("s1", "contains"), |e| {
+            matches!(
+                e,
+                Error::Invalid {
+                    kind: Invalid::Relationship,
+                    ..
+                }
+            )
+        }),
+        ("b1", rel("r1", "hasSensor"), |e| {
+            matches!(
+                e,
+                Error::Invalid {
+                    kind: Invalid::Relationship,
+                    ..
+                }
+            )
+        }),
+        ("b1", rel("b1", "contains"), |e| {
+            matches!(
+                e,
+                Error::Invalid {
+                    kind: Invalid::SelfRelationship,
+                    ..
+                }
+            )
+        }),
+        ("b1", rel("ghost", "contains"), |e| {
+            matches!(
+                e,
+                Error::NotFound {
+                    entity: Entity::TargetTwin,
+                    ..
+                }
+            )
+        }),
+        ("ghost", rel("r1", "contains"), |e| {
+            matches!(
+                e,
+                Error::NotFound {
+                    entity: Entity::Twin,
+                    ..
+                }
+            )
+        }),
+        (
+            "b1",
+            json!({"$targetId": "r1", "$relationshipName": "contains", "since": 5}),
+            |e| {
+                matches!(
+                    e,
+                    Error::Invalid {
+                        kind: Invalid::Validation,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            "b1",
+            json!({"$targetId": "r1", "$relationshipName": "contains", "colour": "x"}),
+            |e| {
+                matches!(
+                    e,
+                    Error::Invalid {
+                        kind: Invalid::Validation,
+                        ..
+                    }
+                )
+            },
+        ),
+        ("b1", json!({"$relationshipName": "contains"}), |e| {
+            matches!(
+                e,
+                Error::Invalid {
+                    kind: Invalid::Argument,
+                    ..
+                }
+            )
+        }),
     ];
     for (source, body, expected) in refusals {
-        let err = engine.put_relationship(source, "bad", &body, false).unwrap_err();
+        let err = engine
+            .put_relationship(source, "bad", &body, false)
+            .unwrap_err();
         assert!(expected(&err), "{source} {body}: {err:?}");
     }
-    let err = engine.put_relationship("b1", "c1", &rel("r1", "contains"), true).unwrap_err();
+    let err = engine
+        .put_relationship("b1", "c1", &rel("r1", "contains"), true)
+        .unwrap_err();
     assert!(matches!(err, Error::PreconditionFailed(_)));
     assert_eq!(dump(&engine), before);
 
     let snap = engine.snapshot();
-    let out: Vec<String> = snap.outgoing("b1", None).unwrap().into_iter().map(|r| r.id).collect();
+    let out: Vec<String> = snap
+        .outgoing("b1", None)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(out, ["c1", "c2"]);
     assert_eq!(snap.outgoing("b1", Some("contains")).unwrap().len(), 2);
     assert_eq!(snap.outgoing("b1", Some("contain")).unwrap().len(), 0);
     let incoming = snap.incoming("r1").unwrap();
     assert_eq!(incoming.len(), 1);
-    assert_eq!(incoming[0].incoming_view()["$relationshipLink"], "/digitaltwins/b1/relationships/c1");
+    assert_eq!(
+        incoming[0].incoming_view()["$relationshipLink"],
+        "/digitaltwins/b1/relationships/c1"
+    );
     drop(snap);
 
     // a twin with relationships cannot be deleted
     let err = engine.delete_twin("r1", None).unwrap_err();
-    assert!(matches!(err, Error::Invalid { kind: Invalid::RelationshipsNotDeleted, .. }));
+    assert!(matches!(
+        err,
+        Error::Invalid {
+            kind: Invalid::RelationshipsNotDeleted,
+            ..
+        }
+    ));
 
     // replace moves the edge to a new target
-    engine.put_relationship("b1", "c1", &rel("r2", "contains"), false).unwrap();
+    engine
+        .put_relationship("b1", "c1", &rel("r2", "contains"), false)
+        .unwrap();
     assert_eq!(engine.snapshot().incoming("r1").unwrap().len(), 0);
     assert_eq!(engine.snapshot().incoming("r2").unwrap().len(), 2);
 
     let etag = engine
-        .patch_relationship("b1", "c2", &json!([{"op": "add", "path": "/since", "value": "2024-02-02T00:00:00Z"}]), None)
+        .patch_relationship(
+            "b1",
+            "c2",
+            &json!([{"op": "add", "path": "/since", "value": "2024-02-02T00:00:00Z"}]),
+            None,
+        )
         .unwrap();
     let got = engine.snapshot().relationship("b1", "c2").unwrap().unwrap();
     assert_eq!(got.etag(), etag);
     assert_eq!(got.doc["since"], "2024-02-02T00:00:00Z");
     let err = engine
-        .patch_relationship("b1", "c2", &json!([{"op": "replace", "path": "/$targetId", "value": "r1"}]), None)
+        .patch_relationship(
+            "b1",
+            "c2",
+            &json!([{"op": "replace", "path": "/$targetId", "value": "r1"}]),
+            None,
+        )
         .unwrap_err();
-    assert!(matches!(err, Error::Invalid { kind: Invalid::JsonPatch, .. }));
+    assert!(matches!(
+        err,
+        Error::Invalid {
+            kind: Invalid::JsonPatch,
+            ..
+        }
+    ));
 
     for (source, id) in [("b1", "c1"), ("b1", "c2"), ("r1", "h1")] {
         engine.delete_relationship(source, id, None).unwrap();
     }
     let err = engine.delete_relationship("b1", "c1", None).unwrap_err();
-    assert!(matches!(err, Error::NotFound { entity: Entity::Relationship, .. }));
+    assert!(matches!(
+        err,
+        Error::NotFound {
+            entity: Entity::Relationship,
+            ..
+        }
+    ));
     engine.delete_twin("r1", None).unwrap();
     assert_consistent(&engine);
 }
@@ -261,19 +476,39 @@ fn change_log_records_every_change_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let engine = with_models(dir.path());
     let first = engine.next_sequence();
-    engine.put_twin("b1", &space("dtmi:test:Building;1"), false).unwrap();
+    engine
+        .put_twin("b1", &space("dtmi:test:Building;1"), false)
+        .unwrap();
     engine.put_twin("r1", &room("R"), false).unwrap();
     engine.put_twin("r1", &room("R2"), false).unwrap();
     engine
-        .patch_twin("r1", &json!([{"op": "replace", "path": "/temperature", "value": 1.0}]), None, None)
+        .patch_twin(
+            "r1",
+            &json!([{"op": "replace", "path": "/temperature", "value": 1.0}]),
+            None,
+            None,
+        )
         .unwrap();
-    engine.put_relationship("b1", "c", &rel("r1", "contains"), false).unwrap();
     engine
-        .patch_relationship("b1", "c", &json!([{"op": "add", "path": "/since", "value": "2024-01-01T00:00:00Z"}]), None)
+        .put_relationship("b1", "c", &rel("r1", "contains"), false)
+        .unwrap();
+    engine
+        .patch_relationship(
+            "b1",
+            "c",
+            &json!([{"op": "add", "path": "/since", "value": "2024-01-01T00:00:00Z"}]),
+            None,
+        )
         .unwrap();
     engine.delete_relationship("b1", "c", None).unwrap();
     engine
-        .publish_telemetry("r1", Some("thermostat"), "m-1", Some("2024-01-01T00:00:00Z"), &json!({"t": 1}))
+        .publish_telemetry(
+            "r1",
+            Some("thermostat"),
+            "m-1",
+            Some("2024-01-01T00:00:00Z"),
+            &json!({"t": 1}),
+        )
         .unwrap();
     engine.delete_twin("r1", None).unwrap();
 
@@ -282,17 +517,32 @@ fn change_log_records_every_change_in_order() {
     use ChangeKind::*;
     assert_eq!(
         kinds,
-        [TwinCreate, TwinCreate, TwinUpdate, TwinUpdate, RelationshipCreate, RelationshipUpdate,
-         RelationshipDelete, Telemetry, TwinDelete]
+        [
+            TwinCreate,
+            TwinCreate,
+            TwinUpdate,
+            TwinUpdate,
+            RelationshipCreate,
+            RelationshipUpdate,
+            RelationshipDelete,
+            Telemetry,
+            TwinDelete
+        ]
     );
     let seqs: Vec<u64> = changes.iter().map(|c| c.seq).collect();
     assert_eq!(seqs, (first..first + 9).collect::<Vec<_>>());
-    assert_eq!(changes[2].data["patch"], json!([{"op": "replace", "path": "/name", "value": "R2"}]));
+    assert_eq!(
+        changes[2].data["patch"],
+        json!([{"op": "replace", "path": "/name", "value": "R2"}])
+    );
     assert_eq!(changes[3].data["modelId"], "dtmi:test:Room;1");
     assert_eq!(changes[4].subject, "b1/relationships/c");
     assert_eq!(changes[7].subject, "thermostat");
     assert_eq!(changes[7].message_id.as_deref(), Some("m-1"));
-    assert_eq!(changes[7].data_schema.as_deref(), Some("dtmi:test:Thermostat;1"));
+    assert_eq!(
+        changes[7].data_schema.as_deref(),
+        Some("dtmi:test:Thermostat;1")
+    );
     assert_eq!(changes[8].data["$dtId"], "r1");
     // failed writes leave no record
     assert!(engine.put_twin("x", &json!({}), false).is_err());
@@ -304,11 +554,17 @@ fn is_of_model_follows_extends_and_survives_reopen() {
     let dir = tempfile::tempdir().unwrap();
     {
         let engine = with_models(dir.path());
-        engine.put_twin("b1", &space("dtmi:test:Building;1"), false).unwrap();
+        engine
+            .put_twin("b1", &space("dtmi:test:Building;1"), false)
+            .unwrap();
         engine.put_twin("r1", &room("R1"), false).unwrap();
         engine.put_twin("r2", &room("R2"), false).unwrap();
-        engine.put_twin("s1", &space("dtmi:test:Sensor;1"), false).unwrap();
-        engine.put_relationship("b1", "c1", &rel("r1", "contains"), false).unwrap();
+        engine
+            .put_twin("s1", &space("dtmi:test:Sensor;1"), false)
+            .unwrap();
+        engine
+            .put_relationship("b1", "c1", &rel("r1", "contains"), false)
+            .unwrap();
     }
     let engine = open(dir.path());
     let snap = engine.snapshot();
@@ -320,8 +576,12 @@ fn is_of_model_follows_extends_and_survives_reopen() {
     drop(snap);
     // twin numbers are not reused after reopen
     engine.put_twin("r3", &room("R3"), false).unwrap();
-    let nums: std::collections::BTreeSet<u32> =
-        engine.snapshot().twins().unwrap().map(|t| t.unwrap().num).collect();
+    let nums: std::collections::BTreeSet<u32> = engine
+        .snapshot()
+        .twins()
+        .unwrap()
+        .map(|t| t.unwrap().num)
+        .collect();
     assert_eq!(nums.len(), 5);
     assert_consistent(&engine);
 }

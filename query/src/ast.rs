@@ -185,17 +185,39 @@ pub enum ExprKind {
     /// Two or more operands written as one chain, like `Or`.
     And(Vec<Expr>),
     Not(Box<Expr>),
-    Compare { left: Operand, op: CompareOp, right: Operand },
+    Compare {
+        left: Operand,
+        op: CompareOp,
+        right: Operand,
+    },
     /// `x IN [...]`, or `x NIN [...]` when `negated`.
-    In { operand: Operand, negated: bool, list: Vec<Literal> },
+    In {
+        operand: Operand,
+        negated: bool,
+        list: Vec<Literal>,
+    },
     /// `IS_OF_MODEL([alias,] 'dtmi' [, exact])`
-    IsOfModel { alias: Option<Name>, model: String, exact: bool },
+    IsOfModel {
+        alias: Option<Name>,
+        model: String,
+        exact: bool,
+    },
     /// `IS_DEFINED(x)`, `IS_NULL(x)`, ...
-    TypeCheck { check: TypeCheck, operand: Operand },
+    TypeCheck {
+        check: TypeCheck,
+        operand: Operand,
+    },
     /// `STARTSWITH(x, 'p')`, `ENDSWITH`, `CONTAINS`
-    StringTest { test: StringTest, operand: Operand, pattern: Operand },
+    StringTest {
+        test: StringTest,
+        operand: Operand,
+        pattern: Operand,
+    },
     /// `ARRAY_CONTAINS(array, value)`
-    ArrayContains { array: Operand, value: Operand },
+    ArrayContains {
+        array: Operand,
+        value: Operand,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,7 +371,11 @@ impl fmt::Display for From {
 
 impl fmt::Display for Join {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "JOIN {} RELATED {}.{}", self.target, self.source, self.relationship)?;
+        write!(
+            f,
+            "JOIN {} RELATED {}.{}",
+            self.target, self.source, self.relationship
+        )?;
         if let Some(alias) = &self.alias {
             write!(f, " {alias}")?;
         }
@@ -378,7 +404,11 @@ impl fmt::Display for Node {
 
 impl fmt::Display for Edge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.direction == Direction::Left { "<-[" } else { "-[" })?;
+        f.write_str(if self.direction == Direction::Left {
+            "<-["
+        } else {
+            "-["
+        })?;
         if let Some(variable) = &self.variable {
             write!(f, "{variable}")?;
         }
@@ -389,10 +419,17 @@ impl fmt::Display for Edge {
         match self.hops {
             None => {}
             Some(Hops::Exact(n)) => write!(f, "*{n}")?,
-            Some(Hops::Range { min: Some(min), max }) => write!(f, "*{min}..{max}")?,
+            Some(Hops::Range {
+                min: Some(min),
+                max,
+            }) => write!(f, "*{min}..{max}")?,
             Some(Hops::Range { min: None, max }) => write!(f, "*..{max}")?,
         }
-        f.write_str(if self.direction == Direction::Right { "]->" } else { "]-" })
+        f.write_str(if self.direction == Direction::Right {
+            "]->"
+        } else {
+            "]-"
+        })
     }
 }
 
@@ -441,12 +478,20 @@ impl fmt::Display for Expr {
                 }
             }
             ExprKind::Compare { left, op, right } => write!(f, "{left} {op} {right}"),
-            ExprKind::In { operand, negated, list } => {
+            ExprKind::In {
+                operand,
+                negated,
+                list,
+            } => {
                 write!(f, "{operand} {} [", if *negated { "NIN" } else { "IN" })?;
                 comma_separated(f, list)?;
                 f.write_str("]")
             }
-            ExprKind::IsOfModel { alias, model, exact } => {
+            ExprKind::IsOfModel {
+                alias,
+                model,
+                exact,
+            } => {
                 f.write_str("IS_OF_MODEL(")?;
                 if let Some(alias) = alias {
                     write!(f, "{alias}, ")?;
@@ -458,7 +503,11 @@ impl fmt::Display for Expr {
                 f.write_str(")")
             }
             ExprKind::TypeCheck { check, operand } => write!(f, "{}({operand})", check.name()),
-            ExprKind::StringTest { test, operand, pattern } => {
+            ExprKind::StringTest {
+                test,
+                operand,
+                pattern,
+            } => {
                 write!(f, "{}({operand}, {pattern})", test.name())
             }
             ExprKind::ArrayContains { array, value } => {

@@ -43,7 +43,9 @@ pub enum Origin {
 
 impl Scope {
     pub fn lookup(&self, name: &str) -> Option<usize> {
-        self.vars.iter().position(|v| v.name.as_deref() == Some(name))
+        self.vars
+            .iter()
+            .position(|v| v.name.as_deref() == Some(name))
     }
 
     pub fn var_at(&self, origin: Origin) -> Option<usize> {
@@ -65,7 +67,11 @@ impl Scope {
     }
 
     pub fn twin_vars(&self) -> impl Iterator<Item = usize> + '_ {
-        self.vars.iter().enumerate().filter(|(_, v)| v.kind == VarKind::Twin).map(|(i, _)| i)
+        self.vars
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| v.kind == VarKind::Twin)
+            .map(|(i, _)| i)
     }
 }
 
@@ -163,7 +169,11 @@ impl Checker<'_> {
                     return Err(self.invalid(name.span, format!("duplicate alias '{}'", name.text)));
                 }
             }
-            scope.vars.push(Var { name: name.map(|n| n.text.clone()), kind, origin });
+            scope.vars.push(Var {
+                name: name.map(|n| n.text.clone()),
+                kind,
+                origin,
+            });
             Ok(())
         };
         match &from.pattern {
@@ -182,12 +192,27 @@ impl Checker<'_> {
                     ));
                 }
                 self.pattern(pattern)?;
-                add(&mut scope, pattern.start.alias.as_ref(), VarKind::Twin, Origin::MatchNode(0))?;
+                add(
+                    &mut scope,
+                    pattern.start.alias.as_ref(),
+                    VarKind::Twin,
+                    Origin::MatchNode(0),
+                )?;
                 for (i, step) in pattern.steps.iter().enumerate() {
                     if let Some(variable) = &step.edge.variable {
-                        add(&mut scope, Some(variable), VarKind::Relationship, Origin::MatchEdge(i))?;
+                        add(
+                            &mut scope,
+                            Some(variable),
+                            VarKind::Relationship,
+                            Origin::MatchEdge(i),
+                        )?;
                     }
-                    add(&mut scope, step.node.alias.as_ref(), VarKind::Twin, Origin::MatchNode(i + 1))?;
+                    add(
+                        &mut scope,
+                        step.node.alias.as_ref(),
+                        VarKind::Twin,
+                        Origin::MatchNode(i + 1),
+                    )?;
                 }
             }
         }
@@ -210,9 +235,19 @@ impl Checker<'_> {
                     ))
                 }
             }
-            add(&mut scope, Some(&join.target), VarKind::Twin, Origin::JoinTarget(i))?;
+            add(
+                &mut scope,
+                Some(&join.target),
+                VarKind::Twin,
+                Origin::JoinTarget(i),
+            )?;
             if let Some(alias) = &join.alias {
-                add(&mut scope, Some(alias), VarKind::Relationship, Origin::JoinRelationship(i))?;
+                add(
+                    &mut scope,
+                    Some(alias),
+                    VarKind::Relationship,
+                    Origin::JoinRelationship(i),
+                )?;
             }
         }
         Ok(scope)
@@ -226,7 +261,10 @@ impl Checker<'_> {
                 Some(Hops::Exact(0)) | Some(Hops::Range { max: 0, .. }) => {
                     return Err(self.invalid(edge.span, "a hop count must be at least 1"));
                 }
-                Some(Hops::Range { min: Some(min), max }) if min >= max => {
+                Some(Hops::Range {
+                    min: Some(min),
+                    max,
+                }) if min >= max => {
                     return Err(self.invalid(
                         edge.span,
                         format!(
@@ -327,7 +365,9 @@ impl Checker<'_> {
             }
             ExprKind::IsOfModel { alias, .. } => self.is_of_model(alias.as_ref(), expr.span, scope),
             ExprKind::TypeCheck { operand, .. } => self.operand(operand, scope),
-            ExprKind::StringTest { operand, pattern, .. } => {
+            ExprKind::StringTest {
+                operand, pattern, ..
+            } => {
                 self.operand(operand, scope)?;
                 self.operand(pattern, scope)
             }
@@ -344,13 +384,19 @@ impl Checker<'_> {
                 Some(VarKind::Twin) => Ok(()),
                 Some(VarKind::Relationship) => Err(self.invalid(
                     alias.span,
-                    format!("IS_OF_MODEL tests twins, and '{}' is a relationship", alias.text),
+                    format!(
+                        "IS_OF_MODEL tests twins, and '{}' is a relationship",
+                        alias.text
+                    ),
                 )),
                 None => Err(self.invalid(alias.span, format!("unknown alias '{}'", alias.text))),
             },
             None => match scope.twin_vars().count() {
                 1 => Ok(()),
-                0 => Err(self.invalid(span, "IS_OF_MODEL tests twins, and FROM RELATIONSHIPS has none")),
+                0 => Err(self.invalid(
+                    span,
+                    "IS_OF_MODEL tests twins, and FROM RELATIONSHIPS has none",
+                )),
                 _ => Err(self.invalid(
                     span,
                     "IS_OF_MODEL needs an alias when several collections are in scope, \
@@ -374,7 +420,11 @@ pub(crate) fn anchors(filter: &Expr, scope: &Scope) -> Vec<(usize, Vec<String>)>
     while let Some(expr) = stack.pop() {
         match &expr.kind {
             ExprKind::And(items) => stack.extend(items.iter()),
-            ExprKind::Compare { left, op: CompareOp::Eq, right } => {
+            ExprKind::Compare {
+                left,
+                op: CompareOp::Eq,
+                right,
+            } => {
                 let pinned = match (left, right) {
                     (Operand::Path(p), Operand::Literal(Literal::String(id), _))
                     | (Operand::Literal(Literal::String(id), _), Operand::Path(p)) => {
@@ -384,7 +434,11 @@ pub(crate) fn anchors(filter: &Expr, scope: &Scope) -> Vec<(usize, Vec<String>)>
                 };
                 found.extend(pinned);
             }
-            ExprKind::In { operand: Operand::Path(p), negated: false, list } => {
+            ExprKind::In {
+                operand: Operand::Path(p),
+                negated: false,
+                list,
+            } => {
                 let ids: Option<Vec<String>> = list
                     .iter()
                     .map(|l| match l {

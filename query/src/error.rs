@@ -70,15 +70,24 @@ impl From<twingraph_engine::Error> for Error {
 
 impl Error {
     pub(crate) fn syntax(text: &str, offset: usize, message: impl Into<String>) -> Error {
-        Error::Syntax { position: Position::of(text, offset), message: message.into() }
+        Error::Syntax {
+            position: Position::of(text, offset),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn invalid(text: &str, offset: usize, message: impl Into<String>) -> Error {
-        Error::Invalid { position: Position::of(text, offset), message: message.into() }
+        Error::Invalid {
+            position: Position::of(text, offset),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn limit(text: &str, offset: usize, message: impl Into<String>) -> Error {
-        Error::LimitExceeded { position: Position::of(text, offset), message: message.into() }
+        Error::LimitExceeded {
+            position: Position::of(text, offset),
+            message: message.into(),
+        }
     }
 
     /// Where in the query text the error was found, for errors that have a place.

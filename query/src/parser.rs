@@ -13,6 +13,7 @@ use crate::error::Error;
 use crate::limits::{MAX_NESTING, MAX_QUERY_CHARS};
 
 mod build;
+mod condition;
 #[cfg(test)]
 mod tests;
 
@@ -23,8 +24,7 @@ pub(crate) struct QueryParser;
 /// Parses the text into a tree without the semantic checks (see `check.rs`).
 pub(crate) fn parse_syntax(text: &str) -> Result<Query, Error> {
     prescan(text)?;
-    let mut pairs =
-        QueryParser::parse(Rule::query, text).map_err(|e| syntax_error(text, &e))?;
+    let mut pairs = QueryParser::parse(Rule::query, text).map_err(|e| syntax_error(text, &e))?;
     let query = pairs.next().ok_or_else(|| internal("no query pair"))?;
     build::Builder { text }.query(query)
 }
@@ -64,7 +64,11 @@ fn prescan(text: &str) -> Result<(), Error> {
                 match text[i + 2..].find("]]") {
                     Some(end) => i += 2 + end + 1,
                     None => {
-                        return Err(Error::syntax(text, i, "unterminated escaped name: missing ]]"))
+                        return Err(Error::syntax(
+                            text,
+                            i,
+                            "unterminated escaped name: missing ]]",
+                        ))
                     }
                 }
             }
@@ -106,7 +110,9 @@ fn syntax_error(text: &str, error: &pest::error::Error<Rule>) -> Error {
             match expected.as_slice() {
                 [] => format!("unexpected {found}"),
                 [one] => format!("expected {one}, found {found}"),
-                [init @ .., last] => format!("expected {} or {last}, found {found}", init.join(", ")),
+                [init @ .., last] => {
+                    format!("expected {} or {last}, found {found}", init.join(", "))
+                }
             }
         }
     };
@@ -115,7 +121,13 @@ fn syntax_error(text: &str, error: &pest::error::Error<Rule>) -> Error {
 
 fn found_at(text: &str, offset: usize) -> String {
     let rest = text.get(offset..).unwrap_or_default();
-    let token: String = rest.split_whitespace().next().unwrap_or_default().chars().take(24).collect();
+    let token: String = rest
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .take(24)
+        .collect();
     if token.is_empty() {
         "the end of the query".to_string()
     } else {
@@ -127,7 +139,8 @@ fn describe(rule: &Rule) -> &'static str {
     match rule {
         Rule::EOI => "the end of the query",
         Rule::explain_kw => "EXPLAIN",
-        Rule::select_kw => "SELECT",
+        // At the start of the text pest reports the whole query as expected.
+        Rule::select_kw | Rule::query | Rule::select_clause => "SELECT",
         Rule::top_kw => "TOP",
         Rule::count_kw => "COUNT()",
         Rule::as_kw => "AS",
@@ -152,10 +165,21 @@ fn describe(rule: &Rule) -> &'static str {
         Rule::path | Rule::member | Rule::system_name | Rule::escaped | Rule::escaped_text => {
             "a property path"
         }
-        Rule::operand | Rule::string | Rule::number | Rule::true_kw | Rule::false_kw
-        | Rule::null_kw | Rule::single_text | Rule::double_text => "a value or property path",
-        Rule::or_expr | Rule::and_expr | Rule::unary | Rule::paren | Rule::call
-        | Rule::predicate | Rule::func_name => "a condition",
+        Rule::operand
+        | Rule::string
+        | Rule::number
+        | Rule::true_kw
+        | Rule::false_kw
+        | Rule::null_kw
+        | Rule::single_text
+        | Rule::double_text => "a value or property path",
+        Rule::or_expr
+        | Rule::and_expr
+        | Rule::unary
+        | Rule::paren
+        | Rule::call
+        | Rule::predicate
+        | Rule::func_name => "a condition",
         Rule::node => "a node such as (t)",
         Rule::edge | Rule::arrow_in | Rule::arrow_out | Rule::dash => "an edge such as -[:name]->",
         Rule::edge_names => "':' and relationship names",
@@ -164,4 +188,3 @@ fn describe(rule: &Rule) -> &'static str {
         _ => "valid query text",
     }
 }
-

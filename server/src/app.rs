@@ -44,7 +44,11 @@ pub struct App {
 
 impl App {
     pub fn new(engine: Arc<Engine>, config: ServerConfig, local_addr: SocketAddr) -> App {
-        let scheme = if config.tls.is_some() { "https" } else { "http" };
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         App {
             engine,
             in_flight: Semaphore::new(config.max_in_flight.max(1)),
@@ -65,7 +69,11 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         (op, Ok(response)) => (op, response),
         (op, Err(err)) => {
             if err.status.is_server_error() {
-                tracing::warn!(operation = op.map(Op::name), code = err.code, "request failed");
+                tracing::warn!(
+                    operation = op.map(Op::name),
+                    code = err.code,
+                    "request failed"
+                );
             }
             (op, err.into_response())
         }
@@ -76,12 +84,19 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     response
 }
 
-async fn pipeline(app: &Arc<App>, parts: Parts, body: Body) -> (Option<Op>, Result<Response, ApiError>) {
+async fn pipeline(
+    app: &Arc<App>,
+    parts: Parts,
+    body: Body,
+) -> (Option<Op>, Result<Response, ApiError>) {
     let resource = match Resource::parse(parts.uri.path()) {
         Ok(Some(resource)) => resource,
         Ok(None) => {
             let message = format!("No operation at path '{}'.", parts.uri.path());
-            return (None, Err(ApiError::new(StatusCode::NOT_FOUND, "NotFound", message)));
+            return (
+                None,
+                Err(ApiError::new(StatusCode::NOT_FOUND, "NotFound", message)),
+            );
         }
         Err(err) => return (None, Err(err)),
     };

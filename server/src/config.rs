@@ -32,8 +32,7 @@ impl Tokens {
                 continue;
             }
             let mut words = line.split_whitespace();
-            let (Some(token), Some(role), None) = (words.next(), words.next(), words.next())
-            else {
+            let (Some(token), Some(role), None) = (words.next(), words.next(), words.next()) else {
                 return Err(format!("line {}: expected `token role`", n + 1));
             };
             let role = match role {

@@ -206,11 +206,7 @@ mod tests {
                 409,
                 "ModelReferencesNotDeleted",
             ),
-            (
-                EngineError::LimitExceeded("x".into()),
-                400,
-                "LimitExceeded",
-            ),
+            (EngineError::LimitExceeded("x".into()), 400, "LimitExceeded"),
             (
                 EngineError::Corruption("secret".into()),
                 500,

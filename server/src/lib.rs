@@ -68,17 +68,22 @@ fn cors(origins: &[String]) -> std::io::Result<CorsLayer> {
             Method::DELETE,
         ])
         .allow_headers(
-            [header::AUTHORIZATION, header::CONTENT_TYPE, header::IF_MATCH, header::IF_NONE_MATCH]
-                .into_iter()
-                .chain(names(&[
-                    "message-id",
-                    "telemetry-source-time",
-                    "max-items-per-page",
-                    "traceparent",
-                    "tracestate",
-                    "x-ms-client-request-id",
-                ]))
-                .collect::<Vec<_>>(),
+            [
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                header::IF_NONE_MATCH,
+            ]
+            .into_iter()
+            .chain(names(&[
+                "message-id",
+                "telemetry-source-time",
+                "max-items-per-page",
+                "traceparent",
+                "tracestate",
+                "x-ms-client-request-id",
+            ]))
+            .collect::<Vec<_>>(),
         )
         .expose_headers(
             [header::ETAG, header::RETRY_AFTER]

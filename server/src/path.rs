@@ -40,9 +40,7 @@ pub fn decode(segment: &str) -> Result<String, ApiError> {
         }
     }
     String::from_utf8(out).map_err(|_| {
-        ApiError::invalid(format!(
-            "path segment '{segment}' does not decode to UTF-8"
-        ))
+        ApiError::invalid(format!("path segment '{segment}' does not decode to UTF-8"))
     })
 }
 

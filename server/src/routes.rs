@@ -118,9 +118,10 @@ impl Resource {
             ],
             Resource::Incoming(_) => &[(Method::GET, IncomingList)],
             Resource::Telemetry(_) => &[(Method::POST, Telemetry)],
-            Resource::Component(..) => {
-                &[(Method::GET, ComponentGet), (Method::PATCH, ComponentUpdate)]
-            }
+            Resource::Component(..) => &[
+                (Method::GET, ComponentGet),
+                (Method::PATCH, ComponentUpdate),
+            ],
             Resource::ComponentTelemetry(..) => &[(Method::POST, ComponentTelemetry)],
             Resource::EventRoutes => &[(Method::GET, EventRoutesList)],
             Resource::EventRoute(_) => &[

@@ -56,10 +56,8 @@ pub async fn run(
                 Some(acceptor) => {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
-                            let conn = builder.serve_connection_with_upgrades(
-                                TokioIo::new(stream),
-                                service,
-                            );
+                            let conn = builder
+                                .serve_connection_with_upgrades(TokioIo::new(stream), service);
                             watcher.watch(conn.into_owned()).await
                         }
                         Ok(Err(e)) => {

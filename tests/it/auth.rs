@@ -11,7 +11,11 @@ use crate::harness::*;
 fn tokens_file() {
     let dir = tempfile::tempdir().unwrap();
     let tokens = dir.path().join("tokens");
-    std::fs::write(&tokens, "# token role\nowner-secret owner\nreader-secret reader\n").unwrap();
+    std::fs::write(
+        &tokens,
+        "# token role\nowner-secret owner\nreader-secret reader\n",
+    )
+    .unwrap();
     let mut s = Server::start_with(&["--tokens", tokens.to_str().unwrap()]);
 
     let r = s.get("/models");
@@ -32,7 +36,8 @@ fn tokens_file() {
     s.with_token(Some("reader-secret"));
     s.get("/digitaltwins/t").assert_status(200);
     s.get("/models").assert_status(200);
-    s.twin("u", SENSOR, json!({})).assert_error(403, "Forbidden");
+    s.twin("u", SENSOR, json!({}))
+        .assert_error(403, "Forbidden");
     s.delete("/digitaltwins/t").assert_error(403, "Forbidden");
     s.patch(
         "/digitaltwins/t",
@@ -45,7 +50,8 @@ fn tokens_file() {
     )
     .assert_error(403, "Forbidden");
     s.with_token(Some("owner-secret"));
-    s.get("/digitaltwins/u").assert_error(404, "DigitalTwinNotFound");
+    s.get("/digitaltwins/u")
+        .assert_error(404, "DigitalTwinNotFound");
 }
 
 #[test]

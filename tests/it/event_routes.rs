@@ -40,8 +40,11 @@ fn validation() {
     let s = Server::start();
     s.put("/eventroutes/r", &json!({"filter": "true"}))
         .assert_error(400, "EventRouteEndpointInvalid");
-    s.put("/eventroutes/r", &json!({"endpointName": "", "filter": "true"}))
-        .assert_error(400, "EventRouteEndpointInvalid");
+    s.put(
+        "/eventroutes/r",
+        &json!({"endpointName": "", "filter": "true"}),
+    )
+    .assert_error(400, "EventRouteEndpointInvalid");
     s.put("/eventroutes/r", &json!({"endpointName": "e"}))
         .assert_error(400, "EventRouteFilterInvalid");
     for filter in [
@@ -68,7 +71,8 @@ fn validation() {
         )
         .assert_status(204);
     }
-    s.get("/eventroutes/r").assert_error(404, "EventRouteNotFound");
+    s.get("/eventroutes/r")
+        .assert_error(404, "EventRouteNotFound");
 }
 
 #[test]

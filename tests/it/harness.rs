@@ -58,7 +58,6 @@ pub struct Server {
     /// `http://127.0.0.1:PORT` or `https://…`.
     pub base: String,
     pub addr: String,
-    pub data: PathBuf,
     /// Every stdout line printed before `listening on`.
     pub banner: Vec<String>,
     agent: ureq::Agent,
@@ -156,7 +155,6 @@ impl Server {
             child: Some(child),
             base,
             addr,
-            data: data.to_path_buf(),
             banner,
             agent,
             token: None,
@@ -384,7 +382,18 @@ impl Call<'_> {
         } else {
             self.server.agent.run(request.body(body).unwrap())
         };
-        let mut response = result.unwrap_or_else(|e| panic!("{} {url}: {e}", self.method));
+        // A transport failure (server gone, TLS refused) is status 0 with the error as body,
+        // so tests that kill the server can tell; `assert_status` shows the error.
+        let mut response = match result {
+            Ok(response) => response,
+            Err(e) => {
+                return Resp {
+                    status: 0,
+                    headers: http::HeaderMap::new(),
+                    body: format!("{} {url}: {e}", self.method),
+                }
+            }
+        };
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response.body_mut().read_to_string().unwrap_or_default();

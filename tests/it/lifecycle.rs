@@ -5,8 +5,6 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use serde_json::json;
-
 use crate::harness::*;
 
 /// Value of the in-flight gauge, read from /metrics (which is itself never counted).
@@ -25,7 +23,8 @@ fn in_flight(s: &Server) -> Option<u64> {
 /// stays in flight until `finish` is called.
 struct Slow(TcpStream);
 
-const SLOW_BODY: &str = r#"{"$metadata": {"$model": "dtmi:twingraph:test:Sensor;1"}, "kind": "slow"}"#;
+const SLOW_BODY: &str =
+    r#"{"$metadata": {"$model": "dtmi:twingraph:test:Sensor;1"}, "kind": "slow"}"#;
 
 impl Slow {
     fn start(s: &Server, id: &str) -> Slow {
@@ -85,7 +84,10 @@ fn sigterm_finishes_in_flight_requests_and_data_survives() {
 
     let s = Server::start_in(&data, &[]);
     assert_eq!(s.get("/digitaltwins/late").json()["kind"], "slow");
-    assert_eq!(s.get("/models").json()["value"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        s.get("/models").json()["value"].as_array().unwrap().len(),
+        6
+    );
 }
 
 #[test]

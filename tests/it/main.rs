@@ -5,6 +5,7 @@ mod harness;
 
 mod auth;
 mod components;
+mod durability;
 mod event_routes;
 mod lifecycle;
 mod models;

@@ -35,12 +35,14 @@ fn upload_errors() {
     s.upload_models();
     // Models are immutable: the same id again is a conflict, and nothing of the batch lands.
     let again = json!([model("space")]);
-    s.post("/models", &again).assert_error(409, "ModelAlreadyExists");
+    s.post("/models", &again)
+        .assert_error(409, "ModelAlreadyExists");
     s.post("/models", &json!([model("invalid-model")]))
         .assert_error(400, "DTDLParserError");
     s.get(&format!("/models/{}", enc("dtmi:twingraph:test:Broken;1")))
         .assert_error(404, "ModelNotFound");
-    s.post("/models", &json!([])).assert_error(400, "InvalidArgument");
+    s.post("/models", &json!([]))
+        .assert_error(400, "InvalidArgument");
     s.post("/models", &json!({"@id": "x"}))
         .assert_error(400, "InvalidArgument");
     let many: Vec<_> = (0..251)
@@ -54,7 +56,8 @@ fn upload_errors() {
 fn upload_is_atomic() {
     let s = Server::start();
     let batch = json!([model("space"), model("invalid-model")]);
-    s.post("/models", &batch).assert_error(400, "DTDLParserError");
+    s.post("/models", &batch)
+        .assert_error(400, "DTDLParserError");
     s.get(&format!("/models/{}", enc(SPACE)))
         .assert_error(404, "ModelNotFound");
 }
@@ -67,7 +70,10 @@ fn get_and_list() {
     r.assert_status(200);
     assert_eq!(r.json()["id"], ROOM);
     assert!(r.json().get("model").is_none());
-    let r = s.get(&format!("/models/{}?includeModelDefinition=true", enc(ROOM)));
+    let r = s.get(&format!(
+        "/models/{}?includeModelDefinition=true",
+        enc(ROOM)
+    ));
     assert_eq!(r.json()["model"]["@id"], ROOM);
     assert_eq!(r.json()["model"]["extends"], SPACE);
     s.get(&format!("/models/{}", enc("dtmi:nope:X;1")))
@@ -151,7 +157,8 @@ fn delete() {
     s.delete(&format!("/models/{}", enc(SPACE)))
         .assert_error(409, "ModelReferencesNotDeleted");
     // A model twins use can be deleted; the twins stay readable.
-    s.twin("b1", BUILDING, json!({"name": "HQ"})).assert_status(200);
+    s.twin("b1", BUILDING, json!({"name": "HQ"}))
+        .assert_status(200);
     s.delete(&format!("/models/{}", enc(BUILDING)))
         .assert_status(204);
     s.get(&format!("/models/{}", enc(BUILDING)))

@@ -78,7 +78,10 @@ fn relationships_and_incoming() {
             .assert_status(200);
     }
     let first = s
-        .call("GET", "/digitaltwins/f/relationships?relationshipName=contains")
+        .call(
+            "GET",
+            "/digitaltwins/f/relationships?relationshipName=contains",
+        )
         .header("max-items-per-page", "2")
         .send();
     let (ids, pages) = collect(&s, first, "$relationshipId");
@@ -93,7 +96,10 @@ fn relationships_and_incoming() {
     assert_eq!(pages, 3);
     let mut sorted = sources.clone();
     sorted.sort();
-    assert_eq!(sorted, vec!["room 0", "room 1", "room 2", "room 3", "room 4"]);
+    assert_eq!(
+        sorted,
+        vec!["room 0", "room 1", "room 2", "room 3", "room 4"]
+    );
 
     // A token is bound to its twin.
     let link = s

@@ -39,16 +39,22 @@ fn routing() {
     s.get("/DigitalTwins/t").assert_status(200);
     s.get("/DIGITALTWINS/t/Relationships").assert_status(200);
     s.get("/EventRoutes").assert_status(200);
-    s.get("/digitaltwins/T").assert_error(404, "DigitalTwinNotFound");
+    s.get("/digitaltwins/T")
+        .assert_error(404, "DigitalTwinNotFound");
     s.get("/nowhere").assert_error(404, "NotFound");
-    s.get("/digitaltwins/t/nowhere").assert_error(404, "NotFound");
+    s.get("/digitaltwins/t/nowhere")
+        .assert_error(404, "NotFound");
     let r = s.call("POST", "/digitaltwins/t").json(&json!({}));
     r.assert_error(405, "MethodNotAllowed");
     assert!(r.header("allow").unwrap().contains("PATCH"));
-    s.call("DELETE", "/models").send().assert_error(405, "MethodNotAllowed");
-    s.get("/digitaltwins/%ZZ").assert_error(400, "InvalidArgument");
+    s.call("DELETE", "/models")
+        .send()
+        .assert_error(405, "MethodNotAllowed");
+    s.get("/digitaltwins/%ZZ")
+        .assert_error(400, "InvalidArgument");
     // %C3%28 is not UTF-8.
-    s.get("/digitaltwins/%C3%28").assert_error(400, "InvalidArgument");
+    s.get("/digitaltwins/%C3%28")
+        .assert_error(400, "InvalidArgument");
     s.get("/jobs/imports").assert_error(501, "NotImplemented");
 }
 
@@ -141,9 +147,9 @@ fn health_and_metrics() {
     r.assert_status(200);
     let r = s.call("GET", "/metrics").no_api_version().send();
     r.assert_status(200);
-    assert!(r
-        .body
-        .contains("twingraph_http_requests_total{operation=\"DigitalTwins_GetById\",status=\"404\"} 1"));
+    assert!(r.body.contains(
+        "twingraph_http_requests_total{operation=\"DigitalTwins_GetById\",status=\"404\"} 1"
+    ));
     assert!(r
         .body
         .contains("twingraph_http_request_duration_seconds_bucket{operation=\"DigitalTwins_Add\",status=\"200\",le=\"+Inf\"} 1"));

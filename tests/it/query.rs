@@ -7,11 +7,13 @@ use crate::harness::*;
 #[test]
 fn body_validation() {
     let s = Server::start();
-    s.post("/query", &json!({}))
-        .assert_error(400, "BadRequest");
+    s.post("/query", &json!({})).assert_error(400, "BadRequest");
     s.post("/query", &json!({"query": 5}))
         .assert_error(400, "InvalidArgument");
-    let long = format!("SELECT * FROM DIGITALTWINS WHERE name = '{}'", "x".repeat(8000));
+    let long = format!(
+        "SELECT * FROM DIGITALTWINS WHERE name = '{}'",
+        "x".repeat(8000)
+    );
     s.post("/query", &json!({"query": long}))
         .assert_error(400, "SqlQueryError");
     s.call("POST", "/query")
@@ -25,7 +27,10 @@ fn syntax_errors_and_hostile_queries() {
     let s = Server::start();
     let r = s.post("/query", &json!({"query": "SELEC * FROM DIGITALTWINS"}));
     r.assert_error(400, "SqlQueryError");
-    assert!(r.json()["error"]["message"].as_str().unwrap().contains("line 1"));
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("line 1"));
     // Deep nesting must be refused, not crash the server.
     let deep = format!(
         "SELECT * FROM DIGITALTWINS WHERE {}1 = 1{}",
@@ -34,7 +39,10 @@ fn syntax_errors_and_hostile_queries() {
     );
     s.post("/query", &json!({"query": deep}))
         .assert_error(400, "SqlQueryError");
-    let many_not = format!("SELECT * FROM DIGITALTWINS WHERE {}x = 1", "NOT ".repeat(1900));
+    let many_not = format!(
+        "SELECT * FROM DIGITALTWINS WHERE {}x = 1",
+        "NOT ".repeat(1900)
+    );
     s.post("/query", &json!({"query": many_not}))
         .assert_error(400, "SqlQueryError");
     s.get("/models").assert_status(200);

@@ -110,11 +110,14 @@ fn put_errors() {
 fn lists() {
     let s = Server::start();
     building(&s);
-    s.relate("b", "h1", "hasFloor", "f1", json!({})).assert_status(200);
-    s.relate("f1", "c1", "contains", "r1", json!({})).assert_status(200);
+    s.relate("b", "h1", "hasFloor", "f1", json!({}))
+        .assert_status(200);
+    s.relate("f1", "c1", "contains", "r1", json!({}))
+        .assert_status(200);
     s.relate("f1", "c2", "contains", "r2", json!({"since": "x"}))
         .assert_status(200);
-    s.relate("r1", "hs", "hasSensor", "s1", json!({})).assert_status(200);
+    s.relate("r1", "hs", "hasSensor", "s1", json!({}))
+        .assert_status(200);
 
     let r = s.get("/digitaltwins/f1/relationships");
     r.assert_status(200);

@@ -66,12 +66,10 @@ fn put_errors() {
     s.put("/digitaltwins/x", &json!({"kind": "a"}))
         .assert_error(400, "ValidationFailed");
     // A component must be present at creation.
-    s.put(
-        "/digitaltwins/x",
-        &json!({"$metadata": {"$model": ROOM}}),
-    )
-    .assert_error(400, "ValidationFailed");
-    s.get("/digitaltwins/x").assert_error(404, "DigitalTwinNotFound");
+    s.put("/digitaltwins/x", &json!({"$metadata": {"$model": ROOM}}))
+        .assert_error(400, "ValidationFailed");
+    s.get("/digitaltwins/x")
+        .assert_error(404, "DigitalTwinNotFound");
 }
 
 #[test]
@@ -133,7 +131,8 @@ fn delete_with_and_without_relationships() {
     s.upload_models();
     s.twin("f", FLOOR, json!({})).assert_status(200);
     let etag = s.twin("r", ROOM, json!({})).header("etag").unwrap();
-    s.relate("f", "c1", "contains", "r", json!({})).assert_status(200);
+    s.relate("f", "c1", "contains", "r", json!({}))
+        .assert_status(200);
     // Relationships in either direction block deletion (400, not 409).
     s.delete("/digitaltwins/r")
         .assert_error(400, "RelationshipsNotDeleted");
@@ -149,7 +148,8 @@ fn delete_with_and_without_relationships() {
         .header("If-Match", &etag)
         .send()
         .assert_status(204);
-    s.get("/digitaltwins/r").assert_error(404, "DigitalTwinNotFound");
+    s.get("/digitaltwins/r")
+        .assert_error(404, "DigitalTwinNotFound");
     s.delete("/digitaltwins/r")
         .assert_error(404, "DigitalTwinNotFound");
 }

@@ -14,9 +14,16 @@ use crate::{clock, limits, model};
 impl Engine {
     /// Validates and stores a batch of DTDL documents. Models may reference each other in
     /// any order and models already stored. Nothing is stored unless everything is valid.
-    pub fn add_models(&self, documents: &[Value], options: &dtdl::Options) -> Result<Vec<StoredModel>> {
+    pub fn add_models(
+        &self,
+        documents: &[Value],
+        options: &dtdl::Options,
+    ) -> Result<Vec<StoredModel>> {
         if documents.is_empty() {
-            return Err(Error::invalid(Invalid::Argument, "the model list must not be empty"));
+            return Err(Error::invalid(
+                Invalid::Argument,
+                "the model list must not be empty",
+            ));
         }
         if documents.len() > limits::MAX_MODELS_PER_BATCH {
             return Err(Error::LimitExceeded(format!(
@@ -26,7 +33,9 @@ impl Engine {
             )));
         }
         for (i, doc) in documents.iter().enumerate() {
-            let size = serde_json::to_vec(doc).map(|v| v.len()).unwrap_or(usize::MAX);
+            let size = serde_json::to_vec(doc)
+                .map(|v| v.len())
+                .unwrap_or(usize::MAX);
             if size > limits::MAX_MODEL_BYTES {
                 return Err(Error::LimitExceeded(format!(
                     "model {i} is {size} bytes; a model may be at most {} bytes",

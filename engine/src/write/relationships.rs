@@ -48,7 +48,12 @@ impl Engine {
         self.stage_relationship(&mut commit, &state, source_twin.num, target_twin.num, &rel)?;
         let subject = relationship_subject(source, id);
         let change = match &existing {
-            None => Change::new(ChangeKind::RelationshipCreate, source, subject, rel.doc.clone()),
+            None => Change::new(
+                ChangeKind::RelationshipCreate,
+                source,
+                subject,
+                rel.doc.clone(),
+            ),
             Some(old) => Change::new(
                 ChangeKind::RelationshipUpdate,
                 source,
@@ -194,7 +199,10 @@ impl Engine {
             commit
                 .batch
                 .delete_cf(self.cf(CF_IN)?, in_edge_key(target, source, &rel.id));
-            commit.state_mut(state).graph.remove(source, &rel.id, target);
+            commit
+                .state_mut(state)
+                .graph
+                .remove(source, &rel.id, target);
         }
         Ok(())
     }
@@ -238,7 +246,11 @@ impl Engine {
         let def = source_model.relationships.get(&rel.name).ok_or_else(|| {
             Error::invalid(
                 Invalid::Relationship,
-                format!("relationship '{}' is no longer defined on model {}", rel.name, source_twin.model()),
+                format!(
+                    "relationship '{}' is no longer defined on model {}",
+                    rel.name,
+                    source_twin.model()
+                ),
             )
         })?;
         relationship::validate_properties(&rel.doc, def)?;
@@ -257,7 +269,12 @@ impl Engine {
     }
 
     /// `DELETE …/relationships/{id}`.
-    pub fn delete_relationship(&self, source: &str, id: &str, if_match: Option<&str>) -> Result<()> {
+    pub fn delete_relationship(
+        &self,
+        source: &str,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<()> {
         let mut commit = self.begin();
         let state = self.state();
         let snapshot = self.snapshot();

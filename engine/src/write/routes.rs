@@ -14,7 +14,9 @@ impl Engine {
         let mut commit = self.begin();
         let bytes = serde_json::to_vec(record)
             .map_err(|e| Error::Internal(format!("encoding an event route: {e}")))?;
-        commit.batch.put_cf(self.cf(CF_ROUTES)?, id.as_bytes(), bytes);
+        commit
+            .batch
+            .put_cf(self.cf(CF_ROUTES)?, id.as_bytes(), bytes);
         self.commit(commit)?;
         Ok(())
     }

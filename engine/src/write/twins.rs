@@ -41,11 +41,16 @@ impl Engine {
         let snapshot = self.snapshot();
         let existing = snapshot.twin(id)?;
         if if_none_match && existing.is_some() {
-            return Err(Error::PreconditionFailed(format!("twin {id} already exists")));
+            return Err(Error::PreconditionFailed(format!(
+                "twin {id} already exists"
+            )));
         }
         let model_id = twin::requested_model(body)?;
         let model = model_for_write(&state, &model_id)?;
-        let decommissioned = state.models.get(&model_id).is_some_and(|m| m.decommissioned);
+        let decommissioned = state
+            .models
+            .get(&model_id)
+            .is_some_and(|m| m.decommissioned);
         if decommissioned && existing.as_ref().is_none_or(|t| t.model() != model_id) {
             return Err(Error::invalid(
                 Invalid::ModelDecommissioned,
@@ -112,7 +117,9 @@ impl Engine {
     ) -> Result<()> {
         let bytes = serde_json::to_vec(doc)
             .map_err(|e| Error::Internal(format!("encoding a twin: {e}")))?;
-        commit.batch.put_cf(self.cf(CF_TWINS)?, twin_key(num), bytes);
+        commit
+            .batch
+            .put_cf(self.cf(CF_TWINS)?, twin_key(num), bytes);
         let model = twin::model_of(doc);
         if old_model != Some(model) {
             if let Some(old) = old_model {
@@ -170,7 +177,10 @@ impl Engine {
         let new_model_id = twin::model_of(&doc).to_string();
         let new_model = model_for_write(&state, &new_model_id)?;
         if new_model_id != existing.model()
-            && state.models.get(&new_model_id).is_some_and(|m| m.decommissioned)
+            && state
+                .models
+                .get(&new_model_id)
+                .is_some_and(|m| m.decommissioned)
         {
             return Err(Error::invalid(
                 Invalid::ModelDecommissioned,
@@ -178,7 +188,13 @@ impl Engine {
             ));
         }
         twin::validate(&doc, new_model, &state.catalog)?;
-        self.stage_twin(&mut commit, &state, existing.num, &doc, Some(existing.model()))?;
+        self.stage_twin(
+            &mut commit,
+            &state,
+            existing.num,
+            &doc,
+            Some(existing.model()),
+        )?;
         let patch_json: Vec<Value> = ops
             .iter()
             .map(|op| {
@@ -214,11 +230,14 @@ impl Engine {
         }
         drop(snapshot);
         let model = existing.model().to_string();
-        commit.batch.delete_cf(self.cf(CF_TWINS)?, twin_key(existing.num));
-        commit.batch.delete_cf(self.cf(CF_TWIN_IDS)?, id.as_bytes());
         commit
             .batch
-            .delete_cf(self.cf(CF_MODEL_TWINS)?, model_twin_key(&model, existing.num));
+            .delete_cf(self.cf(CF_TWINS)?, twin_key(existing.num));
+        commit.batch.delete_cf(self.cf(CF_TWIN_IDS)?, id.as_bytes());
+        commit.batch.delete_cf(
+            self.cf(CF_MODEL_TWINS)?,
+            model_twin_key(&model, existing.num),
+        );
         commit.state_mut(&state).index.remove(&model, existing.num);
         commit.changes.push(Change::new(
             ChangeKind::TwinDelete,

@@ -7,7 +7,9 @@ use serde_json::{json, Value};
 use twingraph_engine::{dtdl, Engine, EngineConfig};
 
 pub fn fixture(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
     serde_json::from_str(text.trim_start_matches('\u{feff}')).unwrap()
 }

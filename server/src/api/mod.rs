@@ -179,7 +179,9 @@ impl Req {
 /// serde_json's recursion limit (128) rejects deep nesting before any of our code walks it.
 pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid("the request body is empty; JSON was expected"));
+        return Err(ApiError::invalid(
+            "the request body is empty; JSON was expected",
+        ));
     }
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}")))

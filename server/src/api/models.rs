@@ -64,7 +64,9 @@ fn parse_batch(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
         }
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::invalid("the request body is empty; a JSON array was expected"));
+        return Err(ApiError::invalid(
+            "the request body is empty; a JSON array was expected",
+        ));
     }
     match serde_json::from_slice::<Batch>(bytes) {
         Ok(Batch(docs)) if docs.is_empty() => {
@@ -119,7 +121,11 @@ pub async fn list(req: Req) -> Result<Response, ApiError> {
         let mut items = Vec::new();
         let mut more = false;
         for model in snapshot.models() {
-            if state.after.as_deref().is_some_and(|a| model.id.as_str() <= a) {
+            if state
+                .after
+                .as_deref()
+                .is_some_and(|a| model.id.as_str() <= a)
+            {
                 continue;
             }
             if wanted.as_ref().is_some_and(|w| !w.contains(&model.id)) {
@@ -254,7 +260,10 @@ mod tests {
         assert_eq!(parse_batch(b"{}").unwrap_err().code, "InvalidArgument");
         assert_eq!(parse_batch(b"[1,").unwrap_err().code, "InvalidArgument");
         let big = format!("[{}1]", "1,".repeat(1_000_000));
-        assert_eq!(parse_batch(big.as_bytes()).unwrap_err().code, "LimitExceeded");
+        assert_eq!(
+            parse_batch(big.as_bytes()).unwrap_err().code,
+            "LimitExceeded"
+        );
     }
 
     #[test]
@@ -268,7 +277,10 @@ mod tests {
             json!([{"op": "add", "path": "/decommissioned", "value": true}]),
             json!([{"op": "replace", "path": "/displayName", "value": "x"}]),
         ] {
-            assert_eq!(check_decommission_patch(&bad).unwrap_err().code, "JsonPatchInvalid");
+            assert_eq!(
+                check_decommission_patch(&bad).unwrap_err().code,
+                "JsonPatchInvalid"
+            );
         }
     }
 }

@@ -70,7 +70,7 @@ pub async fn delete(req: Req, source: String, id: String) -> Result<Response, Ap
 struct OutState {
     source: String,
     name: Option<String>,
-    /// (name, id) of the last relationship returned: the engine's edge order.
+    /// (name, id) of the last relationship returned: the engine's out-edge order.
     after: Option<(String, String)>,
     size: usize,
 }
@@ -79,7 +79,11 @@ struct OutState {
 pub async fn list(req: Req, source: String) -> Result<Response, ApiError> {
     let state = match paging::token::<OutState>(&req)? {
         Some(state) if state.source == source => state,
-        Some(_) => return Err(ApiError::invalid("the continuation token is for another twin")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "the continuation token is for another twin",
+            ))
+        }
         None => OutState {
             name: req
                 .param("relationshipName")
@@ -96,14 +100,20 @@ pub async fn list(req: Req, source: String) -> Result<Response, ApiError> {
         let num = snapshot
             .twin_num(&state.source)?
             .ok_or_else(|| ApiError::not_found(Entity::Twin, &state.source))?;
-        // Edge keys only; bodies are read for the page alone.
-        let mut edges: Vec<(String, String)> = snapshot
-            .out_edges(num, state.name.as_deref())?
-            .into_iter()
-            .map(|(name, id, _)| (name, id))
-            .filter(|key| state.after.as_ref().is_none_or(|a| key > a))
+        // Edges come from the in-memory graph in (name, id) order; bodies are read for the
+        // page alone.
+        let all = snapshot.out_edges(num, state.name.as_deref());
+        let start = match &state.after {
+            Some((a_name, a_id)) => {
+                all.partition_point(|e| (&*e.name, &*e.id) <= (a_name.as_str(), a_id.as_str()))
+            }
+            None => 0,
+        };
+        let mut edges: Vec<(String, String)> = all[start..]
+            .iter()
+            .take(size + 1)
+            .map(|e| (e.name.to_string(), e.id.to_string()))
             .collect();
-        edges.sort();
         let more = edges.len() > size;
         edges.truncate(size);
         let mut value = Vec::with_capacity(edges.len());
@@ -145,7 +155,11 @@ struct InState {
 pub async fn incoming(req: Req, target: String) -> Result<Response, ApiError> {
     let state = match paging::token::<InState>(&req)? {
         Some(state) if state.target == target => state,
-        Some(_) => return Err(ApiError::invalid("the continuation token is for another twin")),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "the continuation token is for another twin",
+            ))
+        }
         None => InState {
             target: target.clone(),
             after: None,
@@ -158,18 +172,19 @@ pub async fn incoming(req: Req, target: String) -> Result<Response, ApiError> {
         let num = snapshot
             .twin_num(&state.target)?
             .ok_or_else(|| ApiError::not_found(Entity::Twin, &state.target))?;
-        let mut edges: Vec<(u32, String, String)> = snapshot
-            .in_edges(num)?
-            .into_iter()
-            .map(|(name, id, source)| (source, id, name))
-            .filter(|(s, id, _)| {
-                state
-                    .after
-                    .as_ref()
-                    .is_none_or(|(a_s, a_id)| (s, id) > (a_s, a_id))
-            })
+        // In-memory graph order: (source number, id).
+        let all = snapshot.in_edges(num);
+        let start = match &state.after {
+            Some((a_source, a_id)) => {
+                all.partition_point(|e| (e.other, &*e.id) <= (*a_source, a_id.as_str()))
+            }
+            None => 0,
+        };
+        let mut edges: Vec<(u32, String, String)> = all[start..]
+            .iter()
+            .take(size + 1)
+            .map(|e| (e.other, e.id.to_string(), e.name.to_string()))
             .collect();
-        edges.sort();
         let more = edges.len() > size;
         edges.truncate(size);
         let mut value = Vec::with_capacity(edges.len());

@@ -1,0 +1,424 @@
+//! The streaming executor: walks a plan depth-first over one engine snapshot, one level per
+//! step, and stops as soon as a page is full. Memory is one candidate list per level plus the
+//! page; the position of the last row returned is the continuation cursor.
+
+mod cursor;
+mod expr;
+mod functions;
+mod traverse;
+
+#[cfg(test)]
+mod differential;
+#[cfg(test)]
+mod reference;
+#[cfg(test)]
+mod tests;
+
+use std::time::Instant;
+
+use roaring::RoaringBitmap;
+use serde_json::{Map, Value};
+use twingraph_engine::Snapshot;
+
+pub(crate) use cursor::{decode, encode, Cursor, Resume};
+use expr::{eval, RelSlot, Row, Sets, TwinSlot};
+use functions::Truth;
+use traverse::{expand, Cand, Key};
+
+use crate::error::Error;
+use crate::plan::{Output, Plan, Term};
+
+/// Work done by one execution, from which the page's query charge is computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Work {
+    /// Twin and relationship documents read from storage.
+    pub documents: u64,
+    /// Relationships followed in the in-memory graph.
+    pub edges: u64,
+    /// Candidate bindings considered (twins from indexes, relationships from the graph).
+    pub candidates: u64,
+}
+
+impl Work {
+    /// Query Units: ADT publishes no formula, so ours is deterministic and proportional to the
+    /// work: a base of 1, 1 per document read, 0.1 per edge or candidate (adt-api.md §5.5).
+    pub fn charge(&self) -> f64 {
+        let units = 1.0 + self.documents as f64 + (self.edges + self.candidates) as f64 / 10.0;
+        (units * 100.0).round() / 100.0
+    }
+}
+
+pub(crate) struct Outcome {
+    pub rows: Vec<Value>,
+    /// Set when more rows may follow: where the next page starts.
+    pub next: Option<Cursor>,
+    pub work: Work,
+}
+
+/// Runs `plan` from `cursor` (or the start) until `max_items` rows are found.
+pub(crate) fn run(
+    snap: &Snapshot<'_>,
+    plan: &Plan,
+    max_items: usize,
+    cursor: Option<&Cursor>,
+    deadline: Option<Instant>,
+) -> Result<Outcome, Error> {
+    let mut exec = Executor::new(snap, plan, deadline);
+    if plan.output == Output::Count {
+        let count = if plan.counts_from_index() {
+            let set = expr::twin_set(snap, &plan.root.twins)?;
+            exec.work.candidates += set.len() / 100;
+            set.len()
+        } else {
+            exec.walk(None, &mut |_, _| Ok(Flow::Continue))?
+        };
+        let mut row = Map::new();
+        row.insert("COUNT".into(), Value::from(count));
+        return Ok(Outcome {
+            rows: vec![Value::Object(row)],
+            next: None,
+            work: exec.work,
+        });
+    }
+    let emitted_before = cursor.map_or(0, |c| c.emitted);
+    let limit = plan.limit.map(|n| n.saturating_sub(emitted_before));
+    if limit == Some(0) {
+        return Ok(Outcome {
+            rows: Vec::new(),
+            next: None,
+            work: exec.work,
+        });
+    }
+    let mut rows = Vec::new();
+    let mut last_keys = Vec::new();
+    let mut more = false;
+    let page = max_items.max(1);
+    exec.walk(cursor, &mut |exec, keys| {
+        if rows.len() == page {
+            // One row beyond the page proves there is a next page; it is not returned.
+            more = true;
+            return Ok(Flow::Stop);
+        }
+        rows.push(exec.output()?);
+        last_keys = keys.to_vec();
+        let reached = limit.is_some_and(|l| rows.len() as u64 >= l);
+        Ok(if reached { Flow::Stop } else { Flow::Continue })
+    })?;
+    let next = more.then(|| Cursor {
+        keys: last_keys,
+        emitted: emitted_before + rows.len() as u64,
+    });
+    Ok(Outcome {
+        rows,
+        next,
+        work: exec.work,
+    })
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+/// The candidates of one level, in key order.
+enum Candidates {
+    /// The root: twin numbers from a bitmap, from `next` on (`None` when exhausted).
+    Bitmap {
+        set: RoaringBitmap,
+        next: Option<u32>,
+    },
+    List {
+        items: Vec<Cand>,
+        pos: usize,
+    },
+}
+
+struct Level {
+    candidates: Candidates,
+    current: Option<Key>,
+    /// The level was entered on the cursor's path; its first candidate may continue it.
+    on_path: bool,
+}
+
+impl Level {
+    fn next(&mut self) -> Option<Cand> {
+        let cand = match &mut self.candidates {
+            Candidates::Bitmap { set, next } => {
+                let twin = set.range((*next)?..).next();
+                *next = twin.and_then(|t| t.checked_add(1));
+                Cand {
+                    twin: twin?,
+                    rel: None,
+                }
+            }
+            Candidates::List { items, pos } => {
+                let cand = items.get(*pos)?.clone();
+                *pos += 1;
+                cand
+            }
+        };
+        self.current = Some(cand.key());
+        Some(cand)
+    }
+}
+
+struct Executor<'a, 's> {
+    snap: &'a Snapshot<'s>,
+    plan: &'a Plan,
+    deadline: Option<Instant>,
+    row: Row,
+    sets: Sets,
+    /// `reads[level]`: variables whose documents the filters of that level read.
+    reads: Vec<Vec<usize>>,
+    output_reads: Vec<usize>,
+    work: Work,
+}
+
+impl<'a, 's> Executor<'a, 's> {
+    fn new(snap: &'a Snapshot<'s>, plan: &'a Plan, deadline: Option<Instant>) -> Self {
+        let reads = plan
+            .filters
+            .iter()
+            .map(|preds| {
+                let mut vars = Vec::new();
+                preds
+                    .iter()
+                    .for_each(|p| Plan::documents_read(p, &mut vars));
+                vars
+            })
+            .collect();
+        let output_reads = match &plan.output {
+            Output::Document(var) => vec![*var],
+            Output::Items(items) => {
+                let mut vars = Vec::new();
+                for (_, term) in items {
+                    if let Term::Prop { var, .. } = term {
+                        if !vars.contains(var) {
+                            vars.push(*var);
+                        }
+                    }
+                }
+                vars
+            }
+            Output::Count => Vec::new(),
+        };
+        Executor {
+            snap,
+            plan,
+            deadline,
+            row: Row {
+                twins: vec![None; plan.vars.len()],
+                rels: vec![None; plan.steps.len()],
+            },
+            sets: Sets::default(),
+            reads,
+            output_reads,
+            work: Work::default(),
+        }
+    }
+
+    /// Depth-first over all rows (after `cursor`), calling `emit` with each row's keys.
+    /// Returns the number of rows emitted.
+    fn walk(
+        &mut self,
+        cursor: Option<&Cursor>,
+        emit: &mut dyn FnMut(&mut Self, &[Key]) -> Result<Flow, Error>,
+    ) -> Result<u64, Error> {
+        let last = self.plan.steps.len();
+        let path: Option<&[Key]> = match cursor {
+            Some(c) if c.keys.len() == last + 1 => Some(&c.keys),
+            Some(_) => {
+                return Err(Error::BadContinuation(
+                    "the token does not fit this query".into(),
+                ))
+            }
+            None => None,
+        };
+        let root = expr::twin_set(self.snap, &self.plan.root.twins)?;
+        let next = match path.map(|p| &p[0]) {
+            None => Some(0),
+            Some(key) if last == 0 => key.twin.checked_add(1),
+            Some(key) => Some(key.twin),
+        };
+        let mut levels = vec![Level {
+            candidates: Candidates::Bitmap { set: root, next },
+            current: None,
+            on_path: path.is_some(),
+        }];
+        let mut emitted = 0u64;
+        let mut ticks = 0u32;
+        while !levels.is_empty() {
+            ticks = ticks.wrapping_add(1);
+            if ticks % 256 == 0 {
+                self.check_deadline()?;
+            }
+            let depth = levels.len() - 1;
+            let level = &mut levels[depth];
+            let Some(cand) = level.next() else {
+                levels.pop();
+                continue;
+            };
+            self.work.candidates += 1;
+            let continues_path =
+                std::mem::take(&mut level.on_path) && path.is_some_and(|p| p[depth] == cand.key());
+            self.bind(depth, &cand);
+            if !self.accept(depth)? {
+                continue;
+            }
+            if depth == last {
+                let keys: Vec<Key> = levels.iter().filter_map(|l| l.current.clone()).collect();
+                emitted += 1;
+                if let Flow::Stop = emit(self, &keys)? {
+                    break;
+                }
+                continue;
+            }
+            let step = &self.plan.steps[depth];
+            let from = self.row.twins[step.from].as_ref().map(|t| t.num);
+            let from = from.ok_or_else(|| Error::Internal("step from an unbound twin".into()))?;
+            let mut items = expand(self.snap, step, from, &mut self.work.edges);
+            let mut pos = 0;
+            if let (true, Some(path)) = (continues_path, path) {
+                let key = &path[depth + 1];
+                // Inner levels restart at the cursor's candidate; the last one just after it.
+                pos = if depth + 1 == last {
+                    items.partition_point(|c| c.key() <= *key)
+                } else {
+                    items.partition_point(|c| c.key() < *key)
+                };
+            }
+            if pos > 0 {
+                items.drain(..pos);
+            }
+            levels.push(Level {
+                candidates: Candidates::List { items, pos: 0 },
+                current: None,
+                on_path: continues_path,
+            });
+        }
+        Ok(emitted)
+    }
+
+    fn check_deadline(&self) -> Result<(), Error> {
+        match self.deadline {
+            Some(deadline) if Instant::now() > deadline => Err(Error::Timeout(60)),
+            _ => Ok(()),
+        }
+    }
+
+    fn bind(&mut self, depth: usize, cand: &Cand) {
+        let var = match depth.checked_sub(1) {
+            None => self.plan.root.var,
+            Some(step) => {
+                self.row.rels[step] = cand.rel.as_ref().map(|r| RelSlot {
+                    source: r.source,
+                    name: r.name.clone(),
+                    id: r.id.clone(),
+                    doc: None,
+                });
+                self.plan.steps[step].to
+            }
+        };
+        self.row.twins[var] = Some(TwinSlot {
+            num: cand.twin,
+            doc: None,
+        });
+    }
+
+    /// Whether the row bound up to `depth` passes the checks of that level.
+    fn accept(&mut self, depth: usize) -> Result<bool, Error> {
+        if let Some(step) = depth.checked_sub(1) {
+            if self.plan.steps[step].unique && self.reuses_relationship(step) {
+                return Ok(false);
+            }
+        }
+        let reads = std::mem::take(&mut self.reads[depth]);
+        let loaded = self.load(&reads);
+        self.reads[depth] = reads;
+        if !loaded? {
+            return Ok(false);
+        }
+        for pred in &self.plan.filters[depth] {
+            if eval(pred, self.plan, &self.row, &mut self.sets, self.snap)? != Truth::True {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// MATCH never binds one relationship to two single-hop edges of the same row.
+    fn reuses_relationship(&self, step: usize) -> bool {
+        let Some(Some(rel)) = self.row.rels.get(step) else {
+            return false;
+        };
+        (0..step).any(|other| {
+            self.plan.steps[other].unique
+                && matches!(&self.row.rels[other], Some(r) if r.source == rel.source && r.id == rel.id)
+        })
+    }
+
+    /// Loads the documents of `vars`; false when one no longer exists.
+    fn load(&mut self, vars: &[usize]) -> Result<bool, Error> {
+        for &var in vars {
+            let found = match self.plan.vars.get(var).and_then(|v| v.step) {
+                Some(step) => match self.row.rels.get_mut(step).and_then(Option::as_mut) {
+                    Some(slot) if slot.doc.is_none() => {
+                        self.work.documents += 1;
+                        slot.doc = relationship_doc(self.snap, slot)?;
+                        slot.doc.is_some()
+                    }
+                    Some(_) => true,
+                    None => false,
+                },
+                None => match self.row.twins.get_mut(var).and_then(Option::as_mut) {
+                    Some(slot) if slot.doc.is_none() => {
+                        self.work.documents += 1;
+                        slot.doc = self.snap.twin_by_num(slot.num)?.map(|t| t.doc);
+                        slot.doc.is_some()
+                    }
+                    Some(_) => true,
+                    None => false,
+                },
+            };
+            if !found {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The output row for the current bindings (adt-api.md §5.6).
+    fn output(&mut self) -> Result<Value, Error> {
+        let reads = std::mem::take(&mut self.output_reads);
+        let loaded = self.load(&reads);
+        self.output_reads = reads;
+        loaded?;
+        Ok(match &self.plan.output {
+            Output::Document(var) => self
+                .row
+                .doc(self.plan, *var)
+                .cloned()
+                .unwrap_or(Value::Null),
+            Output::Items(items) => {
+                let mut object = Map::new();
+                for (name, term) in items {
+                    // Missing properties are omitted, never null.
+                    if let Some(value) = self.row.term(self.plan, term) {
+                        object.insert(name.clone(), value.clone());
+                    }
+                }
+                Value::Object(object)
+            }
+            Output::Count => Value::Null,
+        })
+    }
+}
+
+/// A relationship's document. The engine lists bodies per (source, name); the list is short.
+fn relationship_doc(snap: &Snapshot<'_>, slot: &RelSlot) -> Result<Option<Value>, Error> {
+    let bodies = snap.outgoing_by_num(slot.source, Some(&slot.name))?;
+    Ok(bodies
+        .into_iter()
+        .find(|r| *r.id == *slot.id)
+        .map(|r| r.doc))
+}

@@ -1,0 +1,141 @@
+//! Expansion along relationships: the candidates a step binds from one bound twin, read from
+//! the engine's in-memory adjacency (no document reads), in a stable order for paging.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use twingraph_engine::{Edge, Snapshot};
+
+use crate::plan::{Direction, Hops, Step};
+
+/// One candidate binding of a level: a twin, and for single-hop steps the relationship.
+#[derive(Debug, Clone)]
+pub(crate) struct Cand {
+    pub twin: u32,
+    pub rel: Option<RelRef>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RelRef {
+    pub source: u32,
+    pub target: u32,
+    pub name: Arc<str>,
+    pub id: Arc<str>,
+}
+
+/// The position of a candidate: twin number, then the relationship's (source, id).
+/// Invariant: each level's candidates are sorted by this key, so a cursor can resume by it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Key {
+    pub twin: u32,
+    pub rel: Option<(u32, String)>,
+}
+
+impl Cand {
+    pub(crate) fn key(&self) -> Key {
+        Key {
+            twin: self.twin,
+            rel: self.rel.as_ref().map(|r| (r.source, r.id.to_string())),
+        }
+    }
+}
+
+fn name_allowed(step: &Step, edge: &Edge) -> bool {
+    step.names.is_empty() || step.names.iter().any(|n| **n == *edge.name)
+}
+
+/// Edges of `twin` the step may follow, as (relationship, other end).
+fn neighbours<'s>(
+    snap: &'s Snapshot<'_>,
+    step: &'s Step,
+    twin: u32,
+) -> impl Iterator<Item = RelRef> + 's {
+    let out = matches!(step.direction, Direction::Out | Direction::Both);
+    let inc = matches!(step.direction, Direction::In | Direction::Both);
+    let outgoing: &[Edge] = if out { snap.out_edges(twin, None) } else { &[] };
+    let incoming: &[Edge] = if inc { snap.in_edges(twin) } else { &[] };
+    let outgoing = outgoing
+        .iter()
+        .filter(|e| name_allowed(step, e))
+        .map(move |e| RelRef {
+            source: twin,
+            target: e.other,
+            name: e.name.clone(),
+            id: e.id.clone(),
+        });
+    let incoming = incoming
+        .iter()
+        .filter(|e| name_allowed(step, e))
+        .map(move |e| RelRef {
+            source: e.other,
+            target: twin,
+            name: e.name.clone(),
+            id: e.id.clone(),
+        });
+    outgoing.chain(incoming)
+}
+
+/// The candidates of `step` from the twin `from`, sorted by key; `edges` counts edges read.
+pub(crate) fn expand(snap: &Snapshot<'_>, step: &Step, from: u32, edges: &mut u64) -> Vec<Cand> {
+    let mut cands: Vec<Cand> = match step.hops {
+        Hops::One => neighbours(snap, step, from)
+            .map(|rel| {
+                *edges += 1;
+                let twin = if rel.source == from {
+                    rel.target
+                } else {
+                    rel.source
+                };
+                Cand {
+                    twin,
+                    rel: Some(rel),
+                }
+            })
+            .collect(),
+        Hops::Range { min, max } => shortest_distances(snap, step, from, max, edges)
+            .into_iter()
+            .filter(|(_, d)| (min..=max).contains(d))
+            .map(|(twin, _)| Cand { twin, rel: None })
+            .collect(),
+    };
+    cands.sort_by_cached_key(Cand::key);
+    // A relationship is listed once even when both directions are followed.
+    cands.dedup_by(|a, b| a.key() == b.key());
+    cands
+}
+
+/// Breadth-first distances from `from`, up to `max` relationships away. Each twin is reached
+/// once, at its shortest distance, and each relationship is followed at most once from each
+/// end: cycles end the search instead of repeating it.
+pub(crate) fn shortest_distances(
+    snap: &Snapshot<'_>,
+    step: &Step,
+    from: u32,
+    max: u32,
+    edges: &mut u64,
+) -> HashMap<u32, u32> {
+    let mut distance = HashMap::from([(from, 0)]);
+    let mut frontier = vec![from];
+    for d in 1..=max {
+        let mut next = Vec::new();
+        for twin in frontier {
+            for rel in neighbours(snap, step, twin) {
+                *edges += 1;
+                let other = if rel.source == twin {
+                    rel.target
+                } else {
+                    rel.source
+                };
+                if let std::collections::hash_map::Entry::Vacant(e) = distance.entry(other) {
+                    e.insert(d);
+                    next.push(other);
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        frontier = next;
+    }
+    distance
+}
