@@ -47,6 +47,10 @@ pub struct Args {
     /// Requests handled at once; more are answered 429 with Retry-After.
     #[arg(long, default_value_t = 256)]
     max_in_flight: usize,
+    /// Read MATCH hop ranges as Cypher does (`*1..3` is 1 to 3 hops) instead of as the ADT
+    /// docs describe them (2 or 3 hops).
+    #[arg(long)]
+    cypher_hops: bool,
     /// Seconds a client may take to send request headers, and again its body.
     #[arg(long, default_value_t = 30)]
     request_timeout: u64,
@@ -97,6 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         max_in_flight: args.max_in_flight,
         header_timeout: timeout,
         body_timeout: timeout,
+        cypher_hops: args.cypher_hops,
         ..ServerConfig::default()
     };
     let scheme = if config.tls.is_some() {

@@ -3,6 +3,8 @@
 //! checks that every acknowledged operation survived, the change log has no gap, and every
 //! index agrees with a full scan. (Custom harness: the same binary is parent and child.)
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};

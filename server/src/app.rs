@@ -1,5 +1,6 @@
 //! Shared server state and the request pipeline every request goes through, in order:
-//! route → authenticate → admission (in-flight limit) → api-version → handler → metrics.
+//! authenticate → route → authorize (role) → admission (in-flight limit) → api-version →
+//! handler → metrics. `/healthz` needs no token; `/metrics` skips admission.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,7 +8,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, request::Parts, HeaderValue, StatusCode};
+use axum::http::{header, request::Parts, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 use twingraph_engine::Engine;
@@ -65,6 +66,7 @@ impl App {
 pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let start = Instant::now();
     let (parts, body) = request.into_parts();
+    let method = parts.method.clone();
     let (op, response) = match pipeline(&app, parts, body).await {
         (op, Ok(response)) => (op, response),
         (op, Err(err)) => {
@@ -79,8 +81,10 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         }
     };
     let name = op.map_or("unknown", Op::name);
-    app.metrics
-        .observe(name, response.status().as_u16(), start.elapsed());
+    let status = response.status().as_u16();
+    let elapsed = start.elapsed();
+    tracing::debug!(%method, operation = name, status, ?elapsed, "request");
+    app.metrics.observe(name, status, elapsed);
     response
 }
 
@@ -89,7 +93,17 @@ async fn pipeline(
     parts: Parts,
     body: Body,
 ) -> (Option<Op>, Result<Response, ApiError>) {
-    let resource = match Resource::parse(parts.uri.path()) {
+    let resource = Resource::parse(parts.uri.path());
+    if matches!(resource, Ok(Some(Resource::Healthz))) && parts.method == Method::GET {
+        return (Some(Op::Healthz), api::health(app).await);
+    }
+    // Authenticate before routing, so a caller without a valid token learns nothing, not
+    // even which paths exist.
+    let role = match authenticate(app, &parts) {
+        Ok(role) => role,
+        Err(err) => return (None, Err(err)),
+    };
+    let resource = match resource {
         Ok(Some(resource)) => resource,
         Ok(None) => {
             let message = format!("No operation at path '{}'.", parts.uri.path());
@@ -108,10 +122,12 @@ async fn pipeline(
     else {
         return (None, Err(method_not_allowed(&parts, &resource)));
     };
-    if op == Op::Healthz {
-        return (Some(op), api::health(app).await);
-    }
-    if let Err(err) = authorize(app, &parts, op) {
+    if role == Some(Role::Reader) && !op.is_read() {
+        let err = ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!("This token may only read; {} is a write.", op.name()),
+        );
         return (Some(op), Err(err));
     }
     // Monitoring must work during overload, so /metrics is answered before admission.
@@ -121,9 +137,15 @@ async fn pipeline(
     }
     // Admission: refuse at once rather than queue when the server is saturated.
     let Ok(_permit) = app.in_flight.try_acquire() else {
+        // ADT's throttling code for queries is QuotaReachedError.
+        let code = if op == Op::Query {
+            "QuotaReachedError"
+        } else {
+            "TooManyRequests"
+        };
         let err = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
+            code,
             "The server is handling too many requests; retry after a second.",
         )
         .with_header(header::RETRY_AFTER, "1");
@@ -166,9 +188,10 @@ fn method_not_allowed(parts: &Parts, resource: &Resource) -> ApiError {
     err
 }
 
-fn authorize(app: &App, parts: &Parts, op: Op) -> Result<(), ApiError> {
+/// The caller's role; `None` when no tokens are configured (any caller is accepted).
+fn authenticate(app: &App, parts: &Parts) -> Result<Option<Role>, ApiError> {
     let Some(tokens) = &app.config.tokens else {
-        return Ok(());
+        return Ok(None);
     };
     let token = parts
         .headers
@@ -179,18 +202,13 @@ fn authorize(app: &App, parts: &Parts, op: Op) -> Result<(), ApiError> {
             scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
         });
     match token.and_then(|t| tokens.role(t)) {
+        Some(role) => Ok(Some(role)),
         None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
             "A valid 'Authorization: Bearer <token>' header is required.",
         )
         .with_header(header::WWW_AUTHENTICATE, "Bearer")),
-        Some(Role::Reader) if !op.is_read() => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            format!("This token may only read; {} is a write.", op.name()),
-        )),
-        Some(_) => Ok(()),
     }
 }
 

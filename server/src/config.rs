@@ -82,6 +82,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Event route endpoint names that exist; `None` accepts any non-empty name.
     pub endpoints: Option<Vec<String>>,
+    /// Read MATCH hop ranges as Cypher does (`*1..3` = 1 to 3 hops) instead of as ADT
+    /// documents them (2 or 3 hops).
+    pub cypher_hops: bool,
 }
 
 impl Default for ServerConfig {
@@ -95,6 +98,7 @@ impl Default for ServerConfig {
             body_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
             endpoints: None,
+            cypher_hops: false,
         }
     }
 }

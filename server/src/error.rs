@@ -74,6 +74,19 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// `PUT /digitaltwins/{id}`: the only limit the engine enforces there is the twin count,
+    /// which ADT reports as `TwinLimitReached`.
+    pub fn twin_put(err: EngineError) -> ApiError {
+        match err {
+            EngineError::LimitExceeded(message) => {
+                ApiError::bad_request("TwinLimitReached", message)
+            }
+            other => other.into(),
+        }
+    }
+}
+
 fn not_found_code(entity: Entity) -> (&'static str, &'static str) {
     match entity {
         Entity::Twin => ("DigitalTwinNotFound", "digital twin"),
@@ -219,5 +232,7 @@ mod tests {
             assert_eq!(api.code, code);
             assert!(!api.message.contains("secret"));
         }
+        let full = ApiError::twin_put(EngineError::LimitExceeded("full".into()));
+        assert_eq!((full.status.as_u16(), full.code), (400, "TwinLimitReached"));
     }
 }

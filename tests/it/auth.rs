@@ -23,6 +23,8 @@ fn tokens_file() {
     assert_eq!(r.header("www-authenticate").as_deref(), Some("Bearer"));
     s.with_token(Some("wrong"));
     s.get("/models").assert_error(401, "Unauthorized");
+    // Unknown paths are not revealed to unauthenticated callers.
+    s.get("/nowhere").assert_error(401, "Unauthorized");
     // Health needs no token.
     s.call("GET", "/healthz")
         .no_api_version()
@@ -35,6 +37,10 @@ fn tokens_file() {
 
     s.with_token(Some("reader-secret"));
     s.get("/digitaltwins/t").assert_status(200);
+    s.call("GET", "/metrics")
+        .no_api_version()
+        .send()
+        .assert_status(200);
     s.get("/models").assert_status(200);
     s.twin("u", SENSOR, json!({}))
         .assert_error(403, "Forbidden");

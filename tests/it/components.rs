@@ -50,6 +50,16 @@ fn get_and_patch() {
     )
     .assert_error(400, "ValidationFailed");
 
+    s.patch(
+        "/digitaltwins/r/components/thermostat",
+        &json!([{"op": "test", "path": "/setpoint", "value": 1}]),
+    )
+    .assert_error(400, "JsonPatchInvalid");
+    s.patch(
+        "/digitaltwins/nope/components/thermostat",
+        &json!([{"op": "add", "path": "/setpoint", "value": 1}]),
+    )
+    .assert_error(404, "DigitalTwinNotFound");
     s.get("/digitaltwins/r/components/nope")
         .assert_error(404, "ComponentNotFound");
     // A property is not a component.

@@ -1,6 +1,10 @@
 //! End-to-end tests: each starts the real `twingraph serve` binary on a free loopback port
 //! with a temporary data folder and speaks the ADT REST API to it over HTTP(S).
 
+// clippy.toml allows unwrap in `#[test]` functions only; the helpers here are test code too,
+// where a panic is a test failure with its message.
+#![allow(clippy::unwrap_used)]
+
 mod harness;
 
 mod auth;

@@ -119,6 +119,16 @@ fn dependencies_for() {
     assert_eq!(ids(&r), vec![BUILDING, SENSOR, SPACE]);
     s.get(&format!("/models?dependenciesFor={}", enc("dtmi:nope:X;1")))
         .assert_error(404, "ModelNotFound");
+    let too_many: Vec<String> = (0..251)
+        .map(|i| format!("dependenciesFor={}", enc(&format!("dtmi:x:M{i};1"))))
+        .collect();
+    s.get(&format!("/models?{}", too_many.join("&")))
+        .assert_error(400, "LimitExceeded");
+    s.get(&format!(
+        "/models/{}?includeModelDefinition=maybe",
+        enc(ROOM)
+    ))
+    .assert_error(400, "InvalidArgument");
 }
 
 #[test]

@@ -157,3 +157,64 @@ fn health_and_metrics() {
     assert!(r.body.contains("twingraph_models 6"));
     assert!(r.body.contains("twingraph_cdc_next_sequence "));
 }
+
+#[test]
+fn http2_prior_knowledge() {
+    let s = Server::start();
+    // The HTTP/2 connection preface plus an empty SETTINGS frame; the server must answer
+    // with its own SETTINGS frame (type 4) rather than an HTTP/1 error.
+    let mut stream = std::net::TcpStream::connect(&s.addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    use std::io::{Read, Write};
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .unwrap();
+    let mut frame = [0u8; 9];
+    stream.read_exact(&mut frame).unwrap();
+    assert_eq!(frame[3], 4, "expected a SETTINGS frame, got {frame:?}");
+}
+
+#[test]
+fn cors() {
+    let s = Server::start_with(&["--cors-origin", "http://localhost:3000"]);
+    let r = s
+        .call("OPTIONS", "/digitaltwins/x")
+        .no_api_version()
+        .header("Origin", "http://localhost:3000")
+        .header("Access-Control-Request-Method", "PUT")
+        .header(
+            "Access-Control-Request-Headers",
+            "authorization,content-type,if-none-match",
+        )
+        .send();
+    assert!(r.status < 300, "{}", r.status);
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("http://localhost:3000")
+    );
+    assert!(r
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("PUT"));
+    let r = s
+        .call("GET", "/digitaltwins/x")
+        .header("Origin", "http://localhost:3000")
+        .send();
+    r.assert_error(404, "DigitalTwinNotFound");
+    assert_eq!(
+        r.header("access-control-allow-origin").as_deref(),
+        Some("http://localhost:3000")
+    );
+    assert!(r
+        .header("access-control-expose-headers")
+        .unwrap()
+        .contains("etag"));
+    // Other origins get no CORS headers; without --cors-origin there are none at all.
+    let r = s
+        .call("GET", "/models")
+        .header("Origin", "http://evil.example")
+        .send();
+    assert!(r.header("access-control-allow-origin").is_none());
+}

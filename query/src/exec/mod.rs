@@ -120,6 +120,9 @@ enum Flow {
     Stop,
 }
 
+/// Called with each row found by `Executor::walk`, and the keys of its candidates.
+type Emit<'f, 'a, 's> = dyn FnMut(&mut Executor<'a, 's>, &[Key]) -> Result<Flow, Error> + 'f;
+
 /// The candidates of one level, in key order.
 enum Candidates {
     /// The root: twin numbers from a bitmap, from `next` on (`None` when exhausted).
@@ -219,11 +222,8 @@ impl<'a, 's> Executor<'a, 's> {
 
     /// Depth-first over all rows (after `cursor`), calling `emit` with each row's keys.
     /// Returns the number of rows emitted.
-    fn walk(
-        &mut self,
-        cursor: Option<&Cursor>,
-        emit: &mut dyn FnMut(&mut Self, &[Key]) -> Result<Flow, Error>,
-    ) -> Result<u64, Error> {
+    #[allow(clippy::type_complexity)]
+    fn walk(&mut self, cursor: Option<&Cursor>, emit: &mut Emit<'_, 'a, 's>) -> Result<u64, Error> {
         let last = self.plan.steps.len();
         let path: Option<&[Key]> = match cursor {
             Some(c) if c.keys.len() == last + 1 => Some(&c.keys),
@@ -249,7 +249,7 @@ impl<'a, 's> Executor<'a, 's> {
         let mut ticks = 0u32;
         while !levels.is_empty() {
             ticks = ticks.wrapping_add(1);
-            if ticks % 256 == 0 {
+            if ticks.is_multiple_of(256) {
                 self.check_deadline()?;
             }
             let depth = levels.len() - 1;

@@ -26,7 +26,9 @@ pub async fn put(mut req: Req, id: String) -> Result<Response, ApiError> {
     let create_only = req.if_none_match_star()?;
     let body = req.json(SMALL_BODY).await?;
     let twin = blocking(&req.app, move |engine| {
-        Ok(engine.put_twin(&id, &body, create_only)?)
+        engine
+            .put_twin(&id, &body, create_only)
+            .map_err(ApiError::twin_put)
     })
     .await?;
     let etag = twin.etag().to_string();
