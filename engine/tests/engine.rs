@@ -599,3 +599,152 @@ fn snapshots_do_not_see_later_writes() {
     assert_eq!(snap.model_twins("dtmi:test:Room;1", false).len(), 1);
     assert_eq!(snap.twins().unwrap().count(), 1);
 }
+
+/// An `extends` chain `depth` interfaces long, the last one extending nothing.
+fn extends_chain(depth: usize) -> Vec<serde_json::Value> {
+    (0..depth)
+        .map(|i| {
+            let mut doc = json!({"@context": "dtmi:dtdl:context;3",
+                                 "@id": format!("dtmi:bad:Chain{i};1"), "@type": "Interface"});
+            if i + 1 < depth {
+                doc["extends"] = json!(format!("dtmi:bad:Chain{};1", i + 1));
+            }
+            doc
+        })
+        .collect()
+}
+
+/// A property whose Object schema nests `depth` levels.
+fn nested_schema_model(depth: usize) -> serde_json::Value {
+    let mut schema = json!("double");
+    for level in 0..depth {
+        schema =
+            json!({"@type": "Object", "fields": [{"name": format!("f{level}"), "schema": schema}]});
+    }
+    json!({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:bad:Nested;1", "@type": "Interface",
+           "contents": [{"@type": "Property", "name": "deep", "schema": schema}]})
+}
+
+#[test]
+fn bad_models_are_refused_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = with_models(dir.path());
+    engine.put_twin("r1", &room("Room 1"), false).unwrap();
+    let before = dump(&engine);
+    let options = dtdl::Options::default();
+
+    for file in [
+        "cyclic-extends.json",
+        "invalid-dtmi.json",
+        "wrong-types.json",
+        "nested-component.json",
+        "missing-context.json",
+    ] {
+        let batch = fixture(&format!("models/bad/{file}"));
+        let err = engine
+            .add_models(batch.as_array().unwrap(), &options)
+            .unwrap_err();
+        let Error::Dtdl(errors) = &err else {
+            panic!("{file}: {err:?}")
+        };
+        assert!(!errors.is_empty(), "{file}");
+        // Every error names a rule id the official parser would report.
+        for error in errors {
+            assert!(!error.rule.is_empty(), "{file}: {error:?}");
+        }
+    }
+
+    // DTDL v3 allows at most 10 levels of `extends`; 11 is refused, 10 is fine elsewhere.
+    let err = engine.add_models(&extends_chain(12), &options).unwrap_err();
+    assert!(matches!(err, Error::Dtdl(_)), "{err:?}");
+
+    // Complex schemas nest at most 5 levels in v3.
+    let err = engine
+        .add_models(&[nested_schema_model(8)], &options)
+        .unwrap_err();
+    assert!(matches!(err, Error::Dtdl(_)), "{err:?}");
+
+    // One model over 1 MiB: many valid properties, refused by size before validation.
+    let contents: Vec<_> = (0..20_000)
+        .map(|i| json!({"@type": "Property", "name": format!("property{i:05}_with_a_long_name"), "schema": "double"}))
+        .collect();
+    let huge = json!({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:bad:Huge;1",
+                      "@type": "Interface", "contents": contents});
+    assert!(serde_json::to_vec(&huge).unwrap().len() > 1024 * 1024);
+    let err = engine.add_models(&[huge], &options).unwrap_err();
+    assert!(matches!(err, Error::LimitExceeded(_)), "{err:?}");
+
+    // Not an object at all, and an empty batch.
+    assert!(engine
+        .add_models(&[json!("dtmi:bad:X;1")], &options)
+        .is_err());
+    assert!(engine.add_models(&[], &options).is_err());
+
+    // Twin values nested far deeper than any schema allows are refused, not recursed into.
+    let mut deep = json!(1);
+    for _ in 0..200 {
+        deep = json!({"x": deep});
+    }
+    let mut body = room("deep");
+    body["address"] = deep.clone();
+    let err = engine.put_twin("deep", &body, false).unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    let patch = json!([{"op": "add", "path": "/address", "value": deep}]);
+    let err = engine.patch_twin("r1", &patch, None, None).unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+
+    assert_eq!(dump(&engine), before);
+    assert_consistent(&engine);
+
+    // The same engine still accepts good input afterwards.
+    engine.put_twin("r2", &room("Room 2"), false).unwrap();
+}
+
+#[test]
+fn strict_mode_enforces_max_multiplicity_and_default_mode_does_not() {
+    for strict in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = twingraph_engine::Engine::open(
+            dir.path(),
+            twingraph_engine::EngineConfig {
+                sync_writes: false,
+                strict_multiplicity: strict,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let models = fixture("models/space.json");
+        engine
+            .add_models(models.as_array().unwrap(), &dtdl::Options::default())
+            .unwrap();
+        engine.put_twin("room", &room("Room"), false).unwrap();
+        for s in ["s1", "s2", "s3"] {
+            engine
+                .put_twin(s, &space("dtmi:test:Sensor;1"), false)
+                .unwrap();
+        }
+        // `hasSensor` has maxMultiplicity 2 in the fixture.
+        for (i, s) in ["s1", "s2"].iter().enumerate() {
+            engine
+                .put_relationship("room", &format!("r{i}"), &rel(s, "hasSensor"), false)
+                .unwrap();
+        }
+        let third = engine.put_relationship("room", "r2", &rel("s3", "hasSensor"), false);
+        if strict {
+            let err = third.unwrap_err();
+            assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+            assert!(err.to_string().contains("maxMultiplicity"), "{err}");
+            // Replacing an existing relationship does not count twice.
+            engine
+                .put_relationship("room", "r1", &rel("s3", "hasSensor"), false)
+                .unwrap();
+        } else {
+            third.unwrap();
+        }
+        let snap = engine.snapshot();
+        let count = snap.outgoing("room", Some("hasSensor")).unwrap().len();
+        assert_eq!(count, if strict { 2 } else { 3 });
+        drop(snap);
+        assert_consistent(&engine);
+    }
+}

@@ -37,9 +37,13 @@ impl Engine {
         let rel = relationship::build(source, id, body, &twin::new_etag())?;
         let (target_twin, def) = self.check_endpoints(&snapshot, &state, &source_twin, &rel)?;
         relationship::validate_properties(&rel.doc, &def)?;
-        if existing.is_none() {
-            self.check_counts(&snapshot, &source_twin, &target_twin, &def)?;
-        }
+        self.check_counts(
+            &snapshot,
+            &source_twin,
+            &target_twin,
+            &def,
+            existing.as_ref(),
+        )?;
         if let Some(old) = &existing {
             let old_target = snapshot.twin_num(&old.target)?;
             self.unstage_edges(&mut commit, &state, source_twin.num, old_target, old)?;
@@ -127,9 +131,16 @@ impl Engine {
         source: &Twin,
         target: &Twin,
         def: &RelationshipDef,
+        replacing: Option<&Relationship>,
     ) -> Result<()> {
+        // A replaced relationship's own edge does not count against the new one.
+        let replaced = |same: bool| u64::from(same);
+        let same_name = replacing.is_some_and(|old| old.name == def.name);
+        let same_source = replacing.is_some();
+        let same_target = replacing.is_some_and(|old| old.target == target.id);
         if let (true, Some(max)) = (self.config.strict_multiplicity, def.max_multiplicity) {
-            let count = snapshot.out_edges(source.num, Some(&def.name)).len() as u64;
+            let count = (snapshot.out_edges(source.num, Some(&def.name)).len() as u64)
+                .saturating_sub(replaced(same_name));
             if count >= max {
                 return Err(Error::validation(format!(
                     "twin {} already has {count} '{}' relationships; maxMultiplicity is {max}",
@@ -137,14 +148,18 @@ impl Engine {
                 )));
             }
         }
-        if snapshot.out_edges(source.num, None).len() >= limits::MAX_RELATIONSHIPS_PER_TWIN {
+        let outgoing = (snapshot.out_edges(source.num, None).len() as u64)
+            .saturating_sub(replaced(same_source));
+        if outgoing >= limits::MAX_RELATIONSHIPS_PER_TWIN as u64 {
             return Err(Error::LimitExceeded(format!(
                 "twin {} has {} outgoing relationships, the maximum",
                 source.id,
                 limits::MAX_RELATIONSHIPS_PER_TWIN
             )));
         }
-        if snapshot.in_edges(target.num).len() >= limits::MAX_RELATIONSHIPS_PER_TWIN {
+        let incoming =
+            (snapshot.in_edges(target.num).len() as u64).saturating_sub(replaced(same_target));
+        if incoming >= limits::MAX_RELATIONSHIPS_PER_TWIN as u64 {
             return Err(Error::LimitExceeded(format!(
                 "twin {} has {} incoming relationships, the maximum",
                 target.id,
