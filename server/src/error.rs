@@ -132,6 +132,12 @@ impl From<EngineError> for ApiError {
                 };
                 ApiError::new(S::BAD_REQUEST, code, message)
             }
+            EngineError::Dtdl(errors)
+                if errors.iter().any(|e| e.rule == "unrecognizedContextVersion") =>
+            {
+                let err = EngineError::Dtdl(errors);
+                ApiError::new(S::BAD_REQUEST, "ModelVersionNotSupported", err.to_string())
+            }
             err @ EngineError::Dtdl(_) => {
                 // The engine's Display lists element, rule id and message for each error.
                 ApiError::new(S::BAD_REQUEST, "DTDLParserError", err.to_string())

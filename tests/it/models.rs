@@ -39,6 +39,8 @@ fn upload_errors() {
         .assert_error(409, "ModelAlreadyExists");
     s.post("/models", &json!([model("invalid-model")]))
         .assert_error(400, "DTDLParserError");
+    s.post("/models", &json!([model("future-version-model")]))
+        .assert_error(400, "ModelVersionNotSupported");
     s.get(&format!("/models/{}", enc("dtmi:twingraph:test:Broken;1")))
         .assert_error(404, "ModelNotFound");
     s.post("/models", &json!([]))
