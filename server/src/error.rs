@@ -133,7 +133,9 @@ impl From<EngineError> for ApiError {
                 ApiError::new(S::BAD_REQUEST, code, message)
             }
             EngineError::Dtdl(errors)
-                if errors.iter().any(|e| e.rule == "unrecognizedContextVersion") =>
+                if errors
+                    .iter()
+                    .any(|e| e.rule == "unrecognizedContextVersion") =>
             {
                 let err = EngineError::Dtdl(errors);
                 ApiError::new(S::BAD_REQUEST, "ModelVersionNotSupported", err.to_string())
