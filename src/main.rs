@@ -1,5 +1,6 @@
 //! The `twingraph` binary: a thin CLI over the engine, query and server crates.
 
+mod query;
 mod serve;
 mod validate;
 
@@ -24,6 +25,8 @@ enum Command {
     Serve(serve::Args),
     /// Validate DTDL files and folders as one model set.
     Validate(validate::Args),
+    /// Run a query on a store (no server running on it) and print the rows as NDJSON.
+    Query(query::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Query(args) => query::run(args),
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,7 @@
 mod harness;
 
 mod auth;
+mod cli_query;
 mod components;
 mod durability;
 mod event_routes;
