@@ -404,31 +404,20 @@ impl fmt::Display for Node {
 
 impl fmt::Display for Edge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.direction == Direction::Left {
-            "<-["
-        } else {
-            "-["
-        })?;
-        if let Some(variable) = &self.variable {
-            write!(f, "{variable}")?;
-        }
-        for (i, name) in self.names.iter().enumerate() {
-            f.write_str(if i == 0 { ":" } else { "|" })?;
-            write!(f, "{name}")?;
-        }
-        match self.hops {
-            None => {}
-            Some(Hops::Exact(n)) => write!(f, "*{n}")?,
-            Some(Hops::Range {
-                min: Some(min),
-                max,
-            }) => write!(f, "*{min}..{max}")?,
-            Some(Hops::Range { min: None, max }) => write!(f, "*..{max}")?,
-        }
-        f.write_str(if self.direction == Direction::Right {
-            "]->"
-        } else {
-            "]-"
+        write_edge(f, self.direction, &|f: &mut fmt::Formatter<'_>| {
+            if let Some(variable) = &self.variable {
+                write!(f, "{variable}")?;
+            }
+            write_names(f, &self.names)?;
+            match self.hops {
+                None => Ok(()),
+                Some(Hops::Exact(n)) => write!(f, "*{n}"),
+                Some(Hops::Range {
+                    min: Some(min),
+                    max,
+                }) => write!(f, "*{min}..{max}"),
+                Some(Hops::Range { min: None, max }) => write!(f, "*..{max}"),
+            }
         })
     }
 }
@@ -482,36 +471,28 @@ impl fmt::Display for Expr {
                 operand,
                 negated,
                 list,
-            } => {
-                write!(f, "{operand} {} [", if *negated { "NIN" } else { "IN" })?;
-                comma_separated(f, list)?;
-                f.write_str("]")
-            }
+            } => write_in(f, operand, *negated, list),
             ExprKind::IsOfModel {
                 alias,
                 model,
                 exact,
             } => {
-                f.write_str("IS_OF_MODEL(")?;
-                if let Some(alias) = alias {
-                    write!(f, "{alias}, ")?;
+                let model = Quoted(model);
+                match (alias, exact) {
+                    (Some(alias), true) => write_call(f, "IS_OF_MODEL", &[alias, &model, &"exact"]),
+                    (Some(alias), false) => write_call(f, "IS_OF_MODEL", &[alias, &model]),
+                    (None, true) => write_call(f, "IS_OF_MODEL", &[&model, &"exact"]),
+                    (None, false) => write_call(f, "IS_OF_MODEL", &[&model]),
                 }
-                write_string(f, model)?;
-                if *exact {
-                    f.write_str(", exact")?;
-                }
-                f.write_str(")")
             }
-            ExprKind::TypeCheck { check, operand } => write!(f, "{}({operand})", check.name()),
+            ExprKind::TypeCheck { check, operand } => write_call(f, check.name(), &[operand]),
             ExprKind::StringTest {
                 test,
                 operand,
                 pattern,
-            } => {
-                write!(f, "{}({operand}, {pattern})", test.name())
-            }
+            } => write_call(f, test.name(), &[operand, pattern]),
             ExprKind::ArrayContains { array, value } => {
-                write!(f, "ARRAY_CONTAINS({array}, {value})")
+                write_call(f, ARRAY_CONTAINS, &[array, value])
             }
         }
     }
@@ -573,7 +554,7 @@ impl fmt::Display for Operand {
 impl fmt::Display for Literal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Literal::String(s) => write_string(f, s),
+            Literal::String(s) => write!(f, "{}", Quoted(s)),
             Literal::Number(n) => write!(f, "{n}"),
             Literal::Bool(true) => f.write_str("true"),
             Literal::Bool(false) => f.write_str("false"),
@@ -582,24 +563,121 @@ impl fmt::Display for Literal {
     }
 }
 
-/// A single-quoted string literal with backslash escapes, as the parser reads them back.
-fn write_string(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
-    f.write_str("'")?;
-    for c in s.chars() {
-        match c {
-            '\'' => f.write_str("\\'")?,
-            '\\' => f.write_str("\\\\")?,
-            '\n' => f.write_str("\\n")?,
-            '\r' => f.write_str("\\r")?,
-            '\t' => f.write_str("\\t")?,
-            c if c.is_control() => write!(f, "\\u{:04x}", c as u32)?,
-            c => write!(f, "{c}")?,
+// ---------------------------------------------------------------- pieces shared with EXPLAIN
+//
+// The plan's EXPLAIN text (plan.rs) prints predicates and edges with these same functions, so a
+// plan reads like the query language and the two cannot drift apart.
+
+pub(crate) const ARRAY_CONTAINS: &str = "ARRAY_CONTAINS";
+
+/// A string as a single-quoted literal with backslash escapes, as the parser reads it back.
+pub(crate) struct Quoted<'a>(pub &'a str);
+
+impl fmt::Display for Quoted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("'")?;
+        for c in self.0.chars() {
+            match c {
+                '\'' => f.write_str("\\'")?,
+                '\\' => f.write_str("\\\\")?,
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                c if c.is_control() => write!(f, "\\u{:04x}", c as u32)?,
+                c => write!(f, "{c}")?,
+            }
         }
+        f.write_str("'")
     }
-    f.write_str("'")
 }
 
-fn comma_separated<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
+/// A JSON value from a literal (string, number, bool, null) written as that literal.
+pub(crate) struct LiteralValue<'a>(pub &'a serde_json::Value);
+
+impl fmt::Display for LiteralValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            serde_json::Value::String(s) => write!(f, "{}", Quoted(s)),
+            other => write!(f, "{other}"),
+        }
+    }
+}
+
+/// A property or relationship name after a dot or colon: bare when the grammar's `member` or
+/// `system_name` reads it back, else `[[escaped]]`.
+pub(crate) struct Member<'a>(pub &'a str);
+
+impl fmt::Display for Member<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.0.strip_prefix('$').unwrap_or(self.0);
+        let mut chars = name.chars();
+        let plain = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if plain {
+            f.write_str(self.0)
+        } else {
+            write!(f, "[[{}]]", self.0)
+        }
+    }
+}
+
+/// `NAME(a, b, ...)`: the form of every WHERE function.
+pub(crate) fn write_call(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    args: &[&dyn fmt::Display],
+) -> fmt::Result {
+    write!(f, "{name}(")?;
+    comma_separated(f, args)?;
+    f.write_str(")")
+}
+
+/// `x IN [a, b]`, or `x NIN [...]` when `negated`.
+pub(crate) fn write_in<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    operand: &dyn fmt::Display,
+    negated: bool,
+    list: &[T],
+) -> fmt::Result {
+    write!(f, "{operand} {} [", if negated { "NIN" } else { "IN" })?;
+    comma_separated(f, list)?;
+    f.write_str("]")
+}
+
+/// `-[inside]->`, `<-[inside]-` or `-[inside]-`.
+pub(crate) fn write_edge(
+    f: &mut fmt::Formatter<'_>,
+    direction: Direction,
+    inside: &dyn Fn(&mut fmt::Formatter<'_>) -> fmt::Result,
+) -> fmt::Result {
+    f.write_str(if direction == Direction::Left {
+        "<-["
+    } else {
+        "-["
+    })?;
+    inside(f)?;
+    f.write_str(if direction == Direction::Right {
+        "]->"
+    } else {
+        "]-"
+    })
+}
+
+/// `:a|b` (nothing when `names` is empty).
+pub(crate) fn write_names<T: fmt::Display>(f: &mut fmt::Formatter<'_>, names: &[T]) -> fmt::Result {
+    for (i, name) in names.iter().enumerate() {
+        f.write_str(if i == 0 { ":" } else { "|" })?;
+        write!(f, "{name}")?;
+    }
+    Ok(())
+}
+
+pub(crate) fn comma_separated<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    items: &[T],
+) -> fmt::Result {
     for (i, item) in items.iter().enumerate() {
         if i > 0 {
             f.write_str(", ")?;

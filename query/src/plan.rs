@@ -7,9 +7,9 @@
 
 use std::fmt;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use crate::ast::{CompareOp, StringTest, TypeCheck};
+use crate::ast::{self, CompareOp, LiteralValue, Member, Quoted, StringTest, TypeCheck};
 use crate::check::VarKind;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -200,176 +200,268 @@ impl Plan {
     }
 }
 
-// ---------------------------------------------------------------- EXPLAIN text
+// ---------------------------------------------------------------- EXPLAIN: text and JSON
 
-impl fmt::Display for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut depth = 0;
-        let mut line = |f: &mut fmt::Formatter<'_>, text: String| -> fmt::Result {
-            writeln!(f, "{:indent$}{text}", "", indent = depth * 2)?;
-            depth += 1;
-            Ok(())
-        };
+/// One operator of the EXPLAIN output (outermost first): its text line and its JSON form, built
+/// together so that the two forms always describe the same plan.
+struct Operator {
+    text: String,
+    json: Value,
+}
+
+impl Plan {
+    /// EXPLAIN's structured form: the operators, outermost first, each an object with an
+    /// `operator` name and its details; predicates and terms are in query syntax.
+    pub fn to_json(&self) -> Value {
+        Value::Array(self.operators().into_iter().map(|o| o.json).collect())
+    }
+
+    fn operators(&self) -> Vec<Operator> {
+        let mut ops = Vec::new();
         if let Some(n) = self.limit {
-            line(f, format!("Limit: {n}"))?;
+            ops.push(Operator {
+                text: format!("Limit: {n}"),
+                json: json!({"operator": "Limit", "count": n}),
+            });
         }
         match &self.output {
             Output::Count if self.counts_from_index() => {
-                return line(
-                    f,
-                    format!("CountIndex: {}", self.show_set(&self.root.twins)),
-                );
+                ops.push(Operator {
+                    text: format!("CountIndex: {}", self.show(&self.root.twins)),
+                    json: json!({"operator": "CountIndex", "twins": self.set_json(&self.root.twins)}),
+                });
+                return ops;
             }
-            Output::Count => line(f, "Count".to_string())?,
-            Output::Document(var) => line(f, format!("Document: {}", self.var_name(*var)))?,
+            Output::Count => ops.push(Operator {
+                text: "Count".into(),
+                json: json!({"operator": "Count"}),
+            }),
+            Output::Document(var) => ops.push(Operator {
+                text: format!("Document: {}", self.var_name(*var)),
+                json: json!({"operator": "Document", "variable": self.var_name(*var)}),
+            }),
             Output::Items(items) => {
                 let shown: Vec<String> = items
                     .iter()
-                    .map(|(name, term)| format!("{} AS {name}", self.show_term(term)))
+                    .map(|(name, term)| format!("{} AS {name}", self.show(term)))
                     .collect();
-                line(f, format!("Project: {}", shown.join(", ")))?;
+                let json_items: Vec<Value> = items
+                    .iter()
+                    .map(|(name, term)| json!({"name": name, "value": self.show(term).to_string()}))
+                    .collect();
+                ops.push(Operator {
+                    text: format!("Project: {}", shown.join(", ")),
+                    json: json!({"operator": "Project", "items": json_items}),
+                });
             }
         }
         for level in (0..=self.steps.len()).rev() {
             if let Some(filters) = self.filters.get(level).filter(|f| !f.is_empty()) {
-                let shown: Vec<String> = filters.iter().map(|p| self.show_pred(p)).collect();
-                line(f, format!("Filter: {}", shown.join(" AND ")))?;
+                let shown: Vec<String> = filters.iter().map(|p| self.show(p).to_string()).collect();
+                ops.push(Operator {
+                    text: format!("Filter: {}", shown.join(" AND ")),
+                    json: json!({"operator": "Filter", "predicates": shown}),
+                });
             }
             match level.checked_sub(1).and_then(|i| self.steps.get(i)) {
-                Some(step) => line(f, self.show_step(step))?,
+                Some(step) => ops.push(self.expand(step)),
                 None => {
                     let access = match &self.root.twins {
-                        TwinSet::All => "Scan".to_string(),
-                        TwinSet::Ids(_) => "IdLookup".to_string(),
-                        _ => "IndexScan".to_string(),
+                        TwinSet::All => "Scan",
+                        TwinSet::Ids(_) => "IdLookup",
+                        _ => "IndexScan",
                     };
-                    let set = self.show_set(&self.root.twins);
-                    line(
-                        f,
-                        format!("{access}: {} IN {set}", self.var_name(self.root.var)),
-                    )?;
+                    let var = self.var_name(self.root.var);
+                    ops.push(Operator {
+                        text: format!("{access}: {var} IN {}", self.show(&self.root.twins)),
+                        json: json!({
+                            "operator": access,
+                            "variable": var,
+                            "twins": self.set_json(&self.root.twins),
+                        }),
+                    });
                 }
             }
         }
-        Ok(())
+        ops
     }
-}
 
-impl Plan {
-    fn show_step(&self, step: &Step) -> String {
-        let rel = step
-            .relationship
-            .map(|r| self.var_name(r))
-            .unwrap_or_default();
-        let names = if step.names.is_empty() {
-            String::new()
-        } else {
-            format!(":{}", step.names.join("|"))
+    fn expand(&self, step: &Step) -> Operator {
+        let (from, to) = (self.var_name(step.from), self.var_name(step.to));
+        let rel = step.relationship.map(|r| self.var_name(r));
+        let direction = match step.direction {
+            Direction::Out => ast::Direction::Right,
+            Direction::In => ast::Direction::Left,
+            Direction::Both => ast::Direction::Either,
         };
-        let hops = match step.hops {
-            Hops::One => String::new(),
-            Hops::Range { min, max } => format!(" hops {min}..={max} (shortest distance)"),
-        };
-        let (left, right) = match step.direction {
-            Direction::Out => ("-", "->"),
-            Direction::In => ("<-", "-"),
-            Direction::Both => ("-", "-"),
+        let names: Vec<Member<'_>> = step.names.iter().map(|n| Member(n)).collect();
+        let edge = Show(|f: &mut fmt::Formatter<'_>| {
+            ast::write_edge(f, direction, &|f: &mut fmt::Formatter<'_>| {
+                f.write_str(rel.as_deref().unwrap_or_default())?;
+                ast::write_names(f, &names)
+            })
+        });
+        let (hops, hops_json) = match step.hops {
+            Hops::One => (String::new(), Value::Null),
+            Hops::Range { min, max } => (
+                format!(" hops {min}..={max} (shortest distance)"),
+                json!({"min": min, "max": max}),
+            ),
         };
         let unique = if step.unique {
             " distinct relationships"
         } else {
             ""
         };
-        format!(
-            "Expand: ({}){left}[{rel}{names}]{right}({}){hops}{unique}",
-            self.var_name(step.from),
-            self.var_name(step.to)
-        )
+        Operator {
+            text: format!("Expand: ({from}){edge}({to}){hops}{unique}"),
+            json: json!({
+                "operator": "Expand",
+                "from": from,
+                "to": to,
+                "relationship": rel,
+                "names": step.names,
+                "direction": match step.direction {
+                    Direction::Out => "out",
+                    Direction::In => "in",
+                    Direction::Both => "both",
+                },
+                "hops": hops_json,
+                "distinctRelationships": step.unique,
+            }),
+        }
     }
 
-    fn show_set(&self, set: &TwinSet) -> String {
+    fn set_json(&self, set: &TwinSet) -> Value {
         match set {
-            TwinSet::All => "all twins".to_string(),
-            TwinSet::Ids(ids) => format!(
-                "ids {}",
-                json_list(ids.iter().map(|s| Value::String(s.clone())))
-            ),
-            TwinSet::Model {
-                model,
-                exact: false,
-            } => format!("model '{model}'"),
-            TwinSet::Model { model, exact: true } => format!("exact model '{model}'"),
-            TwinSet::And(items) => self.show_sets(items, " AND "),
-            TwinSet::Or(items) => self.show_sets(items, " OR "),
-            TwinSet::Not(inner) => format!("NOT {}", self.show_set(inner)),
+            TwinSet::All => json!("all"),
+            TwinSet::Ids(ids) => json!({ "ids": ids }),
+            TwinSet::Model { model, exact } => json!({"model": model, "exact": exact}),
+            TwinSet::And(items) => {
+                json!({"and": items.iter().map(|s| self.set_json(s)).collect::<Vec<_>>()})
+            }
+            TwinSet::Or(items) => {
+                json!({"or": items.iter().map(|s| self.set_json(s)).collect::<Vec<_>>()})
+            }
+            TwinSet::Not(inner) => json!({"not": self.set_json(inner)}),
         }
     }
 
-    fn show_sets(&self, items: &[TwinSet], op: &str) -> String {
-        let shown: Vec<String> = items.iter().map(|s| self.show_set(s)).collect();
-        format!("({})", shown.join(op))
+    /// `item` as EXPLAIN text, with variables named by this plan.
+    fn show<'p, T>(&'p self, item: &'p T) -> Shown<'p, T> {
+        Shown { plan: self, item }
     }
+}
 
-    fn show_term(&self, term: &Term) -> String {
-        match term {
-            Term::Const(v) => v.to_string(),
-            Term::Prop { var, path } if path.is_empty() => self.var_name(*var),
-            Term::Prop { var, path } => format!("{}.{}", self.var_name(*var), path.join(".")),
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (depth, op) in self.operators().iter().enumerate() {
+            writeln!(f, "{:indent$}{}", "", op.text, indent = depth * 2)?;
+        }
+        Ok(())
+    }
+}
+
+/// A plan node shown in query syntax.
+struct Shown<'p, T> {
+    plan: &'p Plan,
+    item: &'p T,
+}
+
+/// A closure as a `Display` value.
+struct Show<F>(F);
+
+impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for Show<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.0)(f)
+    }
+}
+
+impl fmt::Display for Shown<'_, TwinSet> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plan = self.plan;
+        match self.item {
+            TwinSet::All => f.write_str("all twins"),
+            TwinSet::Ids(ids) => {
+                let quoted: Vec<Quoted<'_>> = ids.iter().map(|id| Quoted(id)).collect();
+                f.write_str("ids [")?;
+                ast::comma_separated(f, &quoted)?;
+                f.write_str("]")
+            }
+            TwinSet::Model { model, exact } => {
+                let exact = if *exact { "exact " } else { "" };
+                write!(f, "{exact}model {}", Quoted(model))
+            }
+            TwinSet::And(items) => write_joined(f, items.iter().map(|s| plan.show(s)), " AND "),
+            TwinSet::Or(items) => write_joined(f, items.iter().map(|s| plan.show(s)), " OR "),
+            TwinSet::Not(inner) => write!(f, "NOT {}", plan.show(&**inner)),
         }
     }
+}
 
-    fn show_pred(&self, pred: &Pred) -> String {
-        match pred {
-            Pred::And(items) => self.show_preds(items, " AND "),
-            Pred::Or(items) => self.show_preds(items, " OR "),
-            Pred::Not(inner) => format!("NOT {}", self.show_pred(inner)),
+impl fmt::Display for Shown<'_, Term> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.item {
+            Term::Const(v) => write!(f, "{}", LiteralValue(v)),
+            Term::Prop { var, path } => {
+                f.write_str(&self.plan.var_name(*var))?;
+                for segment in path {
+                    write!(f, ".{}", Member(segment))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Display for Shown<'_, Pred> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plan = self.plan;
+        match self.item {
+            Pred::And(items) => write_joined(f, items.iter().map(|p| plan.show(p)), " AND "),
+            Pred::Or(items) => write_joined(f, items.iter().map(|p| plan.show(p)), " OR "),
+            Pred::Not(inner) => write!(f, "NOT {}", plan.show(&**inner)),
             Pred::Compare { left, op, right } => {
-                format!("{} {op} {}", self.show_term(left), self.show_term(right))
+                write!(f, "{} {op} {}", plan.show(left), plan.show(right))
             }
             Pred::In {
                 term,
                 negated,
                 list,
-            } => format!(
-                "{} {} {}",
-                self.show_term(term),
-                if *negated { "NIN" } else { "IN" },
-                json_list(list.iter().cloned())
-            ),
-            Pred::InSet { var, set } => {
-                format!("{} IN {}", self.var_name(*var), self.show_set(set))
+            } => {
+                let list: Vec<LiteralValue<'_>> = list.iter().map(LiteralValue).collect();
+                ast::write_in(f, &plan.show(term), *negated, &list)
             }
+            Pred::InSet { var, set } => write!(f, "{} IN {}", plan.var_name(*var), plan.show(set)),
             Pred::TypeCheck { check, term } => {
-                format!("{}({})", check.name(), self.show_term(term))
+                ast::write_call(f, check.name(), &[&plan.show(term)])
             }
             Pred::StringTest {
                 test,
                 term,
                 pattern,
-            } => {
-                format!(
-                    "{}({}, {})",
-                    test.name(),
-                    self.show_term(term),
-                    self.show_term(pattern)
-                )
-            }
-            Pred::ArrayContains { array, value } => {
-                format!(
-                    "ARRAY_CONTAINS({}, {})",
-                    self.show_term(array),
-                    self.show_term(value)
-                )
-            }
+            } => ast::write_call(f, test.name(), &[&plan.show(term), &plan.show(pattern)]),
+            Pred::ArrayContains { array, value } => ast::write_call(
+                f,
+                ast::ARRAY_CONTAINS,
+                &[&plan.show(array), &plan.show(value)],
+            ),
         }
-    }
-
-    fn show_preds(&self, items: &[Pred], op: &str) -> String {
-        let shown: Vec<String> = items.iter().map(|p| self.show_pred(p)).collect();
-        format!("({})", shown.join(op))
     }
 }
 
-fn json_list(items: impl Iterator<Item = Value>) -> String {
-    Value::Array(items.collect()).to_string()
+/// `(a OP b OP c)`: the plan keeps every And/Or node parenthesised, which is always unambiguous.
+fn write_joined<T: fmt::Display>(
+    f: &mut fmt::Formatter<'_>,
+    items: impl Iterator<Item = T>,
+    op: &str,
+) -> fmt::Result {
+    f.write_str("(")?;
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            f.write_str(op)?;
+        }
+        write!(f, "{item}")?;
+    }
+    f.write_str(")")
 }

@@ -98,7 +98,8 @@ impl PreparedQuery {
     }
 
     /// The first page: at most `max_items` rows (at least 1). For EXPLAIN, one row
-    /// `{"plan": "<text>"}`.
+    /// `{"plan": "<text>", "operators": [...]}`: the plan as text and as JSON
+    /// ([`Plan::to_json`]); nothing is read from the snapshot.
     pub fn first_page(
         &self,
         snapshot: &Snapshot<'_>,
@@ -108,6 +109,7 @@ impl PreparedQuery {
         if self.is_explain() {
             let mut row = Map::new();
             row.insert("plan".into(), Value::String(self.explain()));
+            row.insert("operators".into(), self.plan.to_json());
             return Ok(Page {
                 rows: vec![Value::Object(row)],
                 continuation: None,

@@ -141,7 +141,7 @@ fn cli_explains_and_refuses() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
-        "Document: T\n  Filter: T.x > 1\n    IdLookup: T IN ids [\"a\"]\n"
+        "Document: T\n  Filter: T.x > 1\n    IdLookup: T IN ids ['a']\n"
     );
 
     let out = cli(&data, &["SELEC * FROM DIGITALTWINS"]);

@@ -148,3 +148,51 @@ fn paging_with_continuation_tokens() {
     s.post("/query", &json!({"continuationToken": "not-a-token"}))
         .assert_error(400, "BadRequest");
 }
+
+#[test]
+fn explain_returns_the_plan_as_text_and_json() {
+    let s = Server::start();
+    building(&s);
+    let query = format!(
+        "EXPLAIN SELECT R FROM DIGITALTWINS F JOIN R RELATED F.contains \
+         WHERE F.$dtId = 'f1' AND IS_OF_MODEL(R, '{ROOM}') AND R.capacity > 10"
+    );
+    let r = s.post("/query", &json!({ "query": query }));
+    r.assert_status(200);
+    assert!(r.header("query-charge").is_some());
+    let body = r.json();
+    assert!(body["continuationToken"].is_null());
+    let rows = body["value"].as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    let expected = format!(
+        "Project: R AS R\n  Filter: R IN model '{ROOM}' AND R.capacity > 10\n    \
+         Expand: (F)-[:contains]->(R)\n      IdLookup: F IN ids ['f1']\n"
+    );
+    assert_eq!(rows[0]["plan"], expected);
+    let operators: Vec<&str> = rows[0]["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["operator"].as_str().unwrap())
+        .collect();
+    assert_eq!(operators, ["Project", "Filter", "Expand", "IdLookup"]);
+    assert_eq!(
+        rows[0]["operators"][3],
+        json!({"operator": "IdLookup", "variable": "F", "twins": {"ids": ["f1"]}})
+    );
+
+    // COUNT over a model is answered from the index alone.
+    let r = s.post(
+        "/query",
+        &json!({"query": format!("explain select count() from digitaltwins where is_of_model('{ROOM}')")}),
+    );
+    assert_eq!(
+        r.json()["value"][0]["plan"],
+        format!("CountIndex: model '{ROOM}'\n")
+    );
+
+    // EXPLAIN checks the query like any other (a JOIN needs a $dtId anchor).
+    let unanchored = "EXPLAIN SELECT R FROM DIGITALTWINS T JOIN R RELATED T.contains";
+    s.post("/query", &json!({ "query": unanchored }))
+        .assert_error(400, "SqlQueryError");
+}

@@ -281,7 +281,7 @@ fn join_rows_carry_twins_and_relationships() {
         let plan = explain(
             "SELECT F FROM DIGITALTWINS F JOIN R RELATED F.contains WHERE R.$dtId = 'room3'",
         );
-        assert!(plan.contains("IdLookup: R IN ids [\"room3\"]"), "{plan}");
+        assert!(plan.contains("IdLookup: R IN ids ['room3']"), "{plan}");
         assert!(plan.contains("Expand: (R)<-[:contains]-(F)"), "{plan}");
     });
 }
@@ -316,7 +316,7 @@ fn count_and_top() {
         );
         let plan = explain("SELECT COUNT() FROM DIGITALTWINS WHERE IS_OF_MODEL('dtmi:test:Room;1') AND NOT $dtId = 'x'");
         assert!(
-            plan.starts_with("CountIndex: (model 'dtmi:test:Room;1' AND NOT ids [\"x\"])"),
+            plan.starts_with("CountIndex: (model 'dtmi:test:Room;1' AND NOT ids ['x'])"),
             "{plan}"
         );
     });
@@ -428,7 +428,7 @@ fn explain_shows_the_access_path() {
         explain("SELECT * FROM DIGITALTWINS T WHERE T.$dtId IN ['a', 'b'] AND T.temperature > 5");
     assert_eq!(
         plan,
-        "Document: T\n  Filter: T.temperature > 5\n    IdLookup: T IN ids [\"a\",\"b\"]\n"
+        "Document: T\n  Filter: T.temperature > 5\n    IdLookup: T IN ids ['a', 'b']\n"
     );
     let plan = explain("SELECT * FROM DIGITALTWINS WHERE IS_OF_MODEL('dtmi:a:b;1') OR name = 'x'");
     assert!(plan.contains("Scan: _0 IN all twins"), "{plan}");
@@ -442,17 +442,79 @@ fn explain_shows_the_access_path() {
     Expand: (LightPanel)-[:contains]->(LightBulb)
       Filter: LightPanel IN model 'dtmi:c:lp;1'
         Expand: (Room)-[:contains]->(LightPanel)
-          IdLookup: Room IN ids [\"room1\",\"room2\"]
+          IdLookup: Room IN ids ['room1', 'room2']
 ";
     assert_eq!(plan, expected);
     let plan =
         explain("SELECT TOP(3) R FROM RELATIONSHIPS R WHERE R.$targetId = 't' AND R.weight > 1");
     assert!(plan.starts_with("Limit: 3\n"), "{plan}");
-    assert!(plan.contains("IdLookup: _2 IN ids [\"t\"]"), "{plan}");
+    assert!(plan.contains("IdLookup: _2 IN ids ['t']"), "{plan}");
     let plan =
         explain("EXPLAIN SELECT a FROM DIGITALTWINS MATCH (a)-[:x*1..3]->(b) WHERE b.$dtId = 'z'");
     assert!(
         plan.contains("Expand: (b)<-[:x]-(a) hops 2..=3 (shortest distance)"),
         "{plan}"
+    );
+}
+
+#[test]
+fn explain_prints_predicates_in_query_syntax() {
+    let plan = explain(
+        "SELECT T.[[1st floor]] AS f FROM DIGITALTWINS T WHERE STARTSWITH(T.name, 'it\\'s') \
+         AND T.kind NIN ['a', 2, true, null] AND NOT IS_NULL(T.$metadata.x) \
+         AND (ARRAY_CONTAINS(T.tags, 'x') OR T.v <= -1.5)",
+    );
+    let expected = "Project: T.[[1st floor]] AS f
+  Filter: STARTSWITH(T.name, 'it\\'s') AND T.kind NIN ['a', 2, true, null] AND NOT IS_NULL(T.$metadata.x) AND (ARRAY_CONTAINS(T.tags, 'x') OR T.v <= -1.5)
+    Scan: T IN all twins
+";
+    assert_eq!(plan, expected);
+}
+
+#[test]
+fn explain_json_lists_the_same_operators() {
+    let prepared = prepare(
+        "SELECT TOP(5) B FROM DIGITALTWINS MATCH (a)-[r:feeds]->(b)-[:near*..2]-(B) \
+         WHERE a.$dtId = 'x' AND IS_OF_MODEL(B, 'dtmi:test:Room;1', exact) AND r.weight > 2",
+        &QueryOptions::default(),
+    )
+    .expect("prepare");
+    let text = prepared.explain();
+    let json = prepared.plan().to_json();
+    let operators = json.as_array().expect("array");
+    assert_eq!(operators.len(), text.lines().count(), "{text}");
+    let names: Vec<&str> = operators
+        .iter()
+        .map(|o| o["operator"].as_str().unwrap_or("?"))
+        .collect();
+    assert_eq!(
+        names,
+        ["Limit", "Project", "Filter", "Expand", "Filter", "Expand", "IdLookup"],
+        "{text}"
+    );
+    assert_eq!(operators[0], json!({"operator": "Limit", "count": 5}));
+    assert_eq!(
+        operators[2],
+        json!({"operator": "Filter", "predicates": ["B IN exact model 'dtmi:test:Room;1'"]})
+    );
+    assert_eq!(
+        operators[3],
+        json!({"operator": "Expand", "from": "b", "to": "B", "relationship": null,
+               "names": ["near"], "direction": "both", "hops": {"min": 1, "max": 2},
+               "distinctRelationships": false})
+    );
+    assert_eq!(
+        operators[5],
+        json!({"operator": "Expand", "from": "a", "to": "b", "relationship": "r",
+               "names": ["feeds"], "direction": "out", "hops": null,
+               "distinctRelationships": true})
+    );
+    assert_eq!(
+        operators[6],
+        json!({"operator": "IdLookup", "variable": "a", "twins": {"ids": ["x"]}})
+    );
+    assert!(
+        text.contains("Expand: (a)-[r:feeds]->(b) distinct relationships"),
+        "{text}"
     );
 }
