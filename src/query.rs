@@ -88,7 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn refused(err: &Error) -> ExitCode {
     eprintln!("error: {err}");
     match err {
-        Error::Internal(_) => ExitCode::from(2),
+        Error::Internal(_) | Error::Engine(_) => ExitCode::from(2),
         _ => ExitCode::from(1),
     }
 }

@@ -178,11 +178,7 @@ impl<'a> Snapshot<'a> {
         self.relationship_by_num(num, id)
     }
 
-    pub(crate) fn relationship_by_num(
-        &self,
-        source: u32,
-        id: &str,
-    ) -> Result<Option<Relationship>> {
+    pub fn relationship_by_num(&self, source: u32, id: &str) -> Result<Option<Relationship>> {
         match self.get(CF_RELS, &rel_key(source, id))? {
             Some(bytes) => Ok(Some(Relationship::from_doc(parse_json(
                 &bytes,

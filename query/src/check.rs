@@ -66,6 +66,15 @@ impl Scope {
         (self.vars.len() == 1).then_some((0, path.segments.as_slice()))
     }
 
+    /// The twin variable `IS_OF_MODEL([alias,] ...)` tests: the alias, or else the only twin
+    /// collection in scope (the checks refuse the call when there are several).
+    pub fn model_test_var(&self, alias: Option<&Name>) -> Option<usize> {
+        match alias {
+            Some(alias) => self.lookup(&alias.text),
+            None => self.twin_vars().next(),
+        }
+    }
+
     pub fn twin_vars(&self) -> impl Iterator<Item = usize> + '_ {
         self.vars
             .iter()

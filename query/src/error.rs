@@ -1,6 +1,7 @@
 //! The query crate's one error type. Every variant a user can cause is a 400 for the server:
 //! `Syntax`, `Invalid` and `LimitExceeded` map to ADT's `SqlQueryError`, `BadContinuation` to
-//! `BadRequest`, `Timeout` to `TimeoutError`.
+//! `BadRequest`, `Timeout` to `TimeoutError`; `Engine` keeps the engine's error for the
+//! server's engine table (storage and corruption are 5xx).
 
 use std::fmt;
 
@@ -54,18 +55,12 @@ pub enum Error {
     /// The query ran longer than its time budget.
     #[error("query timed out after {0} seconds")]
     Timeout(u64),
+    /// Reading the snapshot failed (storage or corrupt data): a server-side failure.
+    #[error("reading the snapshot failed: {0}")]
+    Engine(#[from] twingraph_engine::Error),
     /// A bug in twingraph: an invariant of the planner or executor did not hold.
     #[error("internal error (a bug in twingraph): {0}")]
     Internal(String),
-}
-
-/// Reading the snapshot failed (storage or corrupt data): a server-side failure, reported as
-/// `Internal` so the server answers 5xx. (An `Engine(#[from] ...)` variant would be the STYLE
-/// shape, but the server matches this enum exhaustively; it can be added together with its arm.)
-impl From<twingraph_engine::Error> for Error {
-    fn from(err: twingraph_engine::Error) -> Error {
-        Error::Internal(format!("reading the snapshot failed: {err}"))
-    }
 }
 
 impl Error {

@@ -504,11 +504,10 @@ impl Resolver<'_> {
                 model,
                 exact,
             } => {
-                let var = match alias {
-                    Some(alias) => self.scope.lookup(&alias.text),
-                    None => self.scope.twin_vars().next(),
-                };
-                let var = var.ok_or_else(|| internal("IS_OF_MODEL variable"))?;
+                let var = self
+                    .scope
+                    .model_test_var(alias.as_ref())
+                    .ok_or_else(|| internal("IS_OF_MODEL variable"))?;
                 Pred::InSet {
                     var,
                     set: TwinSet::Model {

@@ -167,6 +167,7 @@ impl From<twingraph_query::Error> for ApiError {
             }
             e @ Q::BadContinuation(_) => ApiError::bad_request("BadRequest", e.to_string()),
             e @ Q::Timeout(_) => ApiError::bad_request("TimeoutError", e.to_string()),
+            Q::Engine(e) => e.into(),
             e @ Q::Internal(_) => ApiError::internal(e),
         }
     }
@@ -242,5 +243,16 @@ mod tests {
         }
         let full = ApiError::twin_put(EngineError::LimitExceeded("full".into()));
         assert_eq!((full.status.as_u16(), full.code), (400, "TwinLimitReached"));
+    }
+
+    #[test]
+    fn query_errors_from_the_engine_use_the_engine_table() {
+        let corrupt = twingraph_query::Error::from(EngineError::Corruption("secret".into()));
+        let api = ApiError::from(corrupt);
+        assert_eq!(
+            (api.status.as_u16(), api.code),
+            (500, "InternalServerError")
+        );
+        assert!(!api.message.contains("secret"));
     }
 }

@@ -22,7 +22,6 @@ pub(crate) struct TwinSlot {
 #[derive(Debug, Clone)]
 pub(crate) struct RelSlot {
     pub source: u32,
-    pub name: Arc<str>,
     pub id: Arc<str>,
     pub doc: Option<Value>,
 }

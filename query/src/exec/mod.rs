@@ -312,7 +312,6 @@ impl<'a, 's> Executor<'a, 's> {
             Some(step) => {
                 self.row.rels[step] = cand.rel.as_ref().map(|r| RelSlot {
                     source: r.source,
-                    name: r.name.clone(),
                     id: r.id.clone(),
                     doc: None,
                 });
@@ -414,11 +413,9 @@ impl<'a, 's> Executor<'a, 's> {
     }
 }
 
-/// A relationship's document. The engine lists bodies per (source, name); the list is short.
+/// A relationship's document: one point read by (source, id).
 fn relationship_doc(snap: &Snapshot<'_>, slot: &RelSlot) -> Result<Option<Value>, Error> {
-    let bodies = snap.outgoing_by_num(slot.source, Some(&slot.name))?;
-    Ok(bodies
-        .into_iter()
-        .find(|r| *r.id == *slot.id)
+    Ok(snap
+        .relationship_by_num(slot.source, &slot.id)?
         .map(|r| r.doc))
 }

@@ -304,11 +304,10 @@ fn eval(
             model,
             exact,
         } => {
-            let var = match alias {
-                Some(a) => scope.lookup(&a.text),
-                None => scope.twin_vars().next(),
-            };
-            match var.and_then(|v| row[v].as_ref()) {
+            match scope
+                .model_test_var(alias.as_ref())
+                .and_then(|v| row[v].as_ref())
+            {
                 Some(Bound::Twin(t)) => {
                     Truth::of(snap.model_twins(model, *exact).contains(data.twins[*t].0))
                 }

@@ -19,7 +19,6 @@ pub(crate) struct Cand {
 pub(crate) struct RelRef {
     pub source: u32,
     pub target: u32,
-    pub name: Arc<str>,
     pub id: Arc<str>,
 }
 
@@ -60,7 +59,6 @@ fn neighbours<'s>(
         .map(move |e| RelRef {
             source: twin,
             target: e.other,
-            name: e.name.clone(),
             id: e.id.clone(),
         });
     let incoming = incoming
@@ -69,7 +67,6 @@ fn neighbours<'s>(
         .map(move |e| RelRef {
             source: e.other,
             target: twin,
-            name: e.name.clone(),
             id: e.id.clone(),
         });
     outgoing.chain(incoming)
