@@ -2,6 +2,8 @@
 //! sequence number. Each record is written in the same WriteBatch as the change itself, so
 //! the log *is* the commit: a change is in the log if and only if it happened.
 
+use std::cell::RefCell;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -76,6 +78,27 @@ pub struct Change {
     pub traceparent: Option<String>,
 }
 
+thread_local! {
+    /// The W3C trace context of the request this thread is serving, if any.
+    static TRACEPARENT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `traceparent` attached to every change it records. A thread-local rather
+/// than a parameter of every write operation: the trace context is request metadata that
+/// only the change log keeps.
+pub fn with_traceparent<T>(traceparent: Option<String>, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<String>);
+    impl Drop for Restore {
+        // Restores even when `f` panics: blocking-pool threads are reused.
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            TRACEPARENT.with(|t| *t.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(TRACEPARENT.with(|t| t.replace(traceparent)));
+    f()
+}
+
 impl Change {
     pub(crate) fn new(kind: ChangeKind, twin_id: &str, subject: String, data: Value) -> Change {
         Change {
@@ -88,7 +111,7 @@ impl Change {
             message_id: None,
             data_schema: None,
             source_time: None,
-            traceparent: None,
+            traceparent: TRACEPARENT.with(|t| t.borrow().clone()),
         }
     }
 
@@ -123,5 +146,16 @@ mod tests {
             ChangeKind::TwinCreate.event_type(),
             "Microsoft.DigitalTwins.Twin.Create"
         );
+    }
+
+    #[test]
+    fn changes_carry_the_trace_context_of_their_request() {
+        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".to_string();
+        let inside = with_traceparent(Some(tp.clone()), || {
+            Change::new(ChangeKind::TwinCreate, "t", "t".into(), json!({}))
+        });
+        assert_eq!(inside.traceparent, Some(tp));
+        let after = Change::new(ChangeKind::TwinCreate, "t", "t".into(), json!({}));
+        assert_eq!(after.traceparent, None);
     }
 }

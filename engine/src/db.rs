@@ -74,7 +74,16 @@ pub struct Engine {
     /// Batches written to RocksDB so far, and how many of them are known durable.
     written: AtomicU64,
     synced: Mutex<u64>,
+    /// The last change sequence written to RocksDB, and the last one known durable. Event
+    /// delivery reads the log only up to `durable_seq`, so it never sends a change that a
+    /// crash could still undo.
+    written_seq: AtomicU64,
+    durable_seq: AtomicU64,
+    /// Called after `durable_seq` advances, outside every engine lock (delivery wakes on it).
+    on_durable: RwLock<Vec<DurableHook>>,
 }
+
+type DurableHook = Box<dyn Fn(u64) + Send + Sync>;
 
 /// A batch being built by one operation, with the state it will publish.
 pub(crate) struct Commit<'a> {
@@ -117,6 +126,9 @@ impl Engine {
             published: RwLock::new(State::default()),
             written: AtomicU64::new(0),
             synced: Mutex::new(0),
+            written_seq: AtomicU64::new(0),
+            durable_seq: AtomicU64::new(0),
+            on_durable: RwLock::new(Vec::new()),
         };
         engine.check_format()?;
         engine.load()?;
@@ -201,6 +213,9 @@ impl Engine {
             next_twin,
             next_seq: last_seq + 1,
         };
+        // Whatever recovery found on disk is durable.
+        *self.written_seq.get_mut() = last_seq;
+        *self.durable_seq.get_mut() = last_seq;
         *self.published.get_mut() = State {
             catalog: Arc::new(catalog),
             models: Arc::new(models),
@@ -261,6 +276,7 @@ impl Engine {
                 *published = state;
             }
         }
+        self.written_seq.store(seq - 1, Ordering::SeqCst);
         commit.writer.next_seq = seq;
         commit.writer.next_twin = commit.next_twin;
         let ticket = self.written.fetch_add(1, Ordering::SeqCst) + 1;
@@ -272,6 +288,7 @@ impl Engine {
     /// Group commit: returns once batch number `ticket` is on disk.
     fn make_durable(&self, ticket: u64) -> Result<()> {
         if !self.config.sync_writes {
+            self.publish_durable(self.written_seq.load(Ordering::SeqCst));
             return Ok(());
         }
         let mut synced = self.synced.lock();
@@ -280,9 +297,31 @@ impl Engine {
         }
         // Everything written before this point is covered by the fsync below.
         let covered = self.written.load(Ordering::SeqCst);
+        let covered_seq = self.written_seq.load(Ordering::SeqCst);
         self.db.flush_wal(true)?;
         *synced = covered;
+        drop(synced);
+        self.publish_durable(covered_seq);
         Ok(())
+    }
+
+    fn publish_durable(&self, seq: u64) {
+        if self.durable_seq.fetch_max(seq, Ordering::SeqCst) < seq {
+            for hook in self.on_durable.read().iter() {
+                hook(seq);
+            }
+        }
+    }
+
+    /// The last change sequence known durable (0: none yet); the log is complete up to it.
+    pub fn durable_sequence(&self) -> u64 {
+        self.durable_seq.load(Ordering::SeqCst)
+    }
+
+    /// Calls `hook` with the new durable sequence each time it advances. Calls may race and
+    /// arrive out of order: treat the argument as "at least this far".
+    pub fn on_durable(&self, hook: impl Fn(u64) + Send + Sync + 'static) {
+        self.on_durable.write().push(Box::new(hook));
     }
 
     /// The next sequence number the change log will use.

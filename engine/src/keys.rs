@@ -22,8 +22,12 @@ pub const CF_MODEL_TWINS: &str = "model_twins";
 pub const CF_CDC: &str = "cdc";
 /// event route id → event route record.
 pub const CF_ROUTES: &str = "routes";
+/// route id ‖ NUL ‖ epoch (u64) → the next change sequence (u64) the route will deliver.
+pub const CF_CURSORS: &str = "cursors";
+/// route id ‖ NUL ‖ epoch (u64) ‖ sequence (u64) → dead-lettered event record.
+pub const CF_DEAD_LETTERS: &str = "dead_letters";
 
-pub const ALL_CFS: [&str; 10] = [
+pub const ALL_CFS: [&str; 12] = [
     CF_META,
     CF_MODELS,
     CF_TWIN_IDS,
@@ -34,11 +38,15 @@ pub const ALL_CFS: [&str; 10] = [
     CF_MODEL_TWINS,
     CF_CDC,
     CF_ROUTES,
+    CF_CURSORS,
+    CF_DEAD_LETTERS,
 ];
 
 pub const META_FORMAT_VERSION: &[u8] = b"format_version";
 pub const META_NEXT_TWIN: &[u8] = b"next_twin";
 pub const META_NEXT_SEQ: &[u8] = b"next_seq";
+/// The epoch the next newly created event route gets (u64).
+pub const META_NEXT_ROUTE_EPOCH: &[u8] = b"next_route_epoch";
 /// Bumped whenever a key layout or value encoding changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -116,6 +124,33 @@ pub fn decode_model_twin(key: &[u8]) -> Option<(&str, u32)> {
     Some((model, twin))
 }
 
+/// Prefix of every cursor and dead letter of route `id`, across its epochs.
+pub fn route_prefix(id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(id.len() + 1);
+    key.extend_from_slice(id.as_bytes());
+    key.push(0);
+    key
+}
+
+/// A route's cursor key; also the prefix of that route incarnation's dead letters.
+pub fn cursor_key(id: &str, epoch: u64) -> Vec<u8> {
+    let mut key = route_prefix(id);
+    key.extend_from_slice(&epoch.to_be_bytes());
+    key
+}
+
+pub fn dead_letter_key(id: &str, epoch: u64, seq: u64) -> Vec<u8> {
+    let mut key = cursor_key(id, epoch);
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// (epoch, sequence) from a `CF_DEAD_LETTERS` key of route `id`.
+pub fn decode_dead_letter(id: &str, key: &[u8]) -> Option<(u64, u64)> {
+    let rest = key.get(id.len() + 1..)?;
+    Some((decode_u64(rest)?, decode_u64(rest.get(8..)?)?))
+}
+
 /// The smallest key greater than every key starting with `prefix`, for iterator upper bounds.
 /// `None` when no such key exists (the prefix is all 0xFF).
 pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
@@ -191,6 +226,21 @@ mod tests {
             let ka = rel_key(src, &a);
             prop_assert_eq!(decode_rel_key(&ka), Some((src, a.as_str())));
             prop_assert_eq!(a.as_bytes().cmp(b.as_bytes()), ka.cmp(&rel_key(src, &b)));
+        }
+
+        #[test]
+        fn dead_letters_of_a_route_incarnation_are_contiguous_and_ordered(
+            id in "[^\u{0}]{1,20}", other in "[^\u{0}]{1,20}", epoch: u64, a: u64, b: u64,
+        ) {
+            let (ka, kb) = (dead_letter_key(&id, epoch, a), dead_letter_key(&id, epoch, b));
+            prop_assert_eq!(decode_dead_letter(&id, &ka), Some((epoch, a)));
+            prop_assert!(ka.starts_with(&cursor_key(&id, epoch)));
+            prop_assert!(ka.starts_with(&route_prefix(&id)));
+            prop_assert_eq!(a.cmp(&b), ka.cmp(&kb));
+            // A route whose id extends another's never falls under the other's prefix.
+            if id != other {
+                prop_assert!(!ka.starts_with(&route_prefix(&other)));
+            }
         }
 
         #[test]

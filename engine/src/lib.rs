@@ -4,10 +4,12 @@
 //! `Engine` is the one entry point: write operations are its methods, reads go through a
 //! `Snapshot` (`engine.snapshot()`), which sees one consistent state.
 
+pub mod bulk;
 mod cdc;
 mod check;
 mod clock;
 mod db;
+mod delivery;
 pub mod dtdl;
 mod error;
 mod graph;
@@ -22,9 +24,10 @@ mod twin;
 mod twin_patch;
 mod write;
 
-pub use cdc::{Change, ChangeKind};
+pub use cdc::{with_traceparent, Change, ChangeKind};
 pub use check::IntegrityReport;
 pub use db::{Engine, EngineConfig};
+pub use delivery::{DeadLetter, RouteCursor};
 pub use error::{Entity, Error, Invalid, Result};
 pub use graph::Edge;
 pub use relationship::Relationship;
