@@ -1,5 +1,8 @@
 //! The `twingraph` binary: a thin CLI over the engine, query and server crates.
 
+mod export;
+mod generate;
+mod import;
 mod query;
 mod serve;
 mod validate;
@@ -27,6 +30,12 @@ enum Command {
     Validate(validate::Args),
     /// Run a query on a store (no server running on it) and print the rows as NDJSON.
     Query(query::Args),
+    /// Load a bulk file (ADT import format) into a store no server has open.
+    Import(import::Args),
+    /// Write the whole store as a bulk file (the format `import` reads).
+    Export(export::Args),
+    /// Write the seeded smart-building graph of the benches as a bulk file.
+    Generate(generate::Args),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +44,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Validate(args) => validate::run(args),
         Command::Query(args) => query::run(args),
+        Command::Import(args) => import::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Generate(args) => generate::run(args),
     };
     match result {
         Ok(code) => code,

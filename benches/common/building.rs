@@ -79,53 +79,83 @@ pub struct Rel {
     pub name: &'static str,
 }
 
+/// One twin or relationship of the generated graph.
+pub enum Item {
+    Twin(Twin),
+    Rel(Rel),
+}
+
 /// Shape: per building 10 floors, per floor 20 rooms, per room 2 sensors (≈ 61 twins per
 /// floor); the number of buildings follows from `twins`.
 pub fn graph(twins: usize, seed: u64) -> (Vec<Twin>, Vec<Rel>) {
+    let mut out = Vec::new();
+    let mut rels = Vec::new();
+    stream(twins, seed, &mut |item| match item {
+        Item::Twin(t) => out.push(t),
+        Item::Rel(r) => rels.push(r),
+    });
+    (out, rels)
+}
+
+/// The graph of `graph`, item by item in the same order, without holding it in memory
+/// (the bulk generator writes millions of twins this way).
+pub fn stream(twins: usize, seed: u64, emit: &mut dyn FnMut(Item)) {
     let mut rng = Rng::new(seed);
     let per_building = 1 + 10 * (1 + 20 * 3);
     let buildings = (twins / per_building).max(1);
-    let mut out = vec![Twin {
+    let mut count = 1;
+    emit(Item::Twin(Twin {
         id: "campus".into(),
         body: json!({"$metadata": {"$model": "dtmi:bench:Campus;1"}, "name": "Campus"}),
-    }];
-    let mut rels = Vec::new();
+    }));
     for b in 0..buildings {
         let bid = format!("b{b}");
-        out.push(Twin { id: bid.clone(), body: json!({"$metadata": {"$model": "dtmi:bench:Building;1"}, "name": format!("Building {b}"),
-            "address": {"city": format!("City{}", b % 17), "zip": format!("{:05}", rng.below(99999))}}) });
-        rels.push(Rel {
+        count += 1;
+        emit(Item::Twin(Twin {
+            id: bid.clone(),
+            body: json!({"$metadata": {"$model": "dtmi:bench:Building;1"}, "name": format!("Building {b}"),
+            "address": {"city": format!("City{}", b % 17), "zip": format!("{:05}", rng.below(99999))}}),
+        }));
+        emit(Item::Rel(Rel {
             source: "campus".into(),
             id: format!("c-{bid}"),
             target: bid.clone(),
             name: "contains",
-        });
+        }));
         for f in 0..10 {
             let fid = format!("{bid}-f{f}");
-            out.push(Twin { id: fid.clone(), body: json!({"$metadata": {"$model": "dtmi:bench:Floor;1"}, "name": format!("Floor {f}"), "level": f}) });
-            rels.push(Rel {
+            count += 1;
+            emit(Item::Twin(Twin {
+                id: fid.clone(),
+                body: json!({"$metadata": {"$model": "dtmi:bench:Floor;1"}, "name": format!("Floor {f}"), "level": f}),
+            }));
+            emit(Item::Rel(Rel {
                 source: bid.clone(),
                 id: format!("c-{fid}"),
                 target: fid.clone(),
                 name: "contains",
-            });
+            }));
             for r in 0..20 {
                 let rid = format!("{fid}-r{r}");
-                out.push(Twin { id: rid.clone(), body: json!({"$metadata": {"$model": "dtmi:bench:Room;1"}, "name": format!("Room {r}"),
-                    "area": (rng.below(5000) as f64) / 10.0, "capacity": rng.below(40), "occupied": rng.below(2) == 1}) });
-                rels.push(Rel {
+                count += 1;
+                emit(Item::Twin(Twin {
+                    id: rid.clone(),
+                    body: json!({"$metadata": {"$model": "dtmi:bench:Room;1"}, "name": format!("Room {r}"),
+                    "area": (rng.below(5000) as f64) / 10.0, "capacity": rng.below(40), "occupied": rng.below(2) == 1}),
+                }));
+                emit(Item::Rel(Rel {
                     source: fid.clone(),
                     id: format!("c-{rid}"),
                     target: rid.clone(),
                     name: "contains",
-                });
+                }));
                 if r > 0 {
-                    rels.push(Rel {
+                    emit(Item::Rel(Rel {
                         source: rid.clone(),
                         id: format!("adj-{r}"),
                         target: format!("{fid}-r{}", r - 1),
                         name: "adjacentTo",
-                    });
+                    }));
                 }
                 for s in 0..2 {
                     let sid = format!("{rid}-s{s}");
@@ -134,20 +164,23 @@ pub fn graph(twins: usize, seed: u64) -> (Vec<Twin>, Vec<Rel>) {
                     } else {
                         "dtmi:bench:Sensor;1"
                     };
-                    out.push(Twin { id: sid.clone(), body: json!({"$metadata": {"$model": model},
-                        "kind": if s == 0 { "temperature" } else { "co2" }, "value": (rng.below(4000) as f64) / 100.0}) });
-                    rels.push(Rel {
+                    count += 1;
+                    emit(Item::Twin(Twin {
+                        id: sid.clone(),
+                        body: json!({"$metadata": {"$model": model},
+                        "kind": if s == 0 { "temperature" } else { "co2" }, "value": (rng.below(4000) as f64) / 100.0}),
+                    }));
+                    emit(Item::Rel(Rel {
                         source: rid.clone(),
                         id: format!("h-{s}"),
                         target: sid,
                         name: "hasSensor",
-                    });
+                    }));
                 }
             }
         }
-        if out.len() >= twins {
+        if count >= twins {
             break;
         }
     }
-    (out, rels)
 }

@@ -8,6 +8,7 @@
 mod harness;
 
 mod auth;
+mod bulk;
 mod cli_query;
 mod components;
 mod durability;

@@ -1,0 +1,75 @@
+//! `twingraph export --data-dir DIR [FILE]`: writes the whole store (one snapshot) in the
+//! bulk format, to FILE or standard output. Importing the output into an empty store and
+//! exporting again gives the same bytes.
+
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use twingraph_engine::{Engine, EngineConfig};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Folder holding the store (no server may have it open).
+    #[arg(long, default_value = "./twingraph-data")]
+    data_dir: PathBuf,
+    /// Output file; standard output when absent.
+    file: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !args.data_dir.is_dir() {
+        bail!("no store at {}", args.data_dir.display());
+    }
+    let config = EngineConfig {
+        sync_writes: false,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::open(&args.data_dir, config).with_context(|| {
+        format!(
+            "opening the store at {} (is a server running on it?)",
+            args.data_dir.display()
+        )
+    })?;
+    let start = Instant::now();
+    let out: Box<dyn Write> = match &args.file {
+        Some(path) => Box::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let out = BufWriter::with_capacity(1 << 20, out);
+    let total = engine.snapshot().twin_count();
+    let mut bar = crate::import::Bar::new("exporting", total);
+    let done = engine.export(out, &mut |p| {
+        // Twins are the only total known up front; relationships show as items.
+        bar.show(&twingraph_engine::bulk::Progress {
+            bytes: p.twins,
+            models: p.models,
+            twins: p.twins,
+            relationships: p.relationships,
+            ..Default::default()
+        });
+    });
+    bar.finish();
+    let done = match done {
+        Ok(done) => done,
+        // `twingraph export | head` closes the pipe early: not a failure.
+        Err(e) if args.file.is_none() && e.to_string().contains("Broken pipe") => {
+            return Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let items = done.models + done.twins + done.relationships;
+    eprintln!(
+        "exported {} models, {} twins, {} relationships in {secs:.1} s ({:.0} items/s)",
+        done.models,
+        done.twins,
+        done.relationships,
+        items as f64 / secs.max(1e-9)
+    );
+    Ok(ExitCode::SUCCESS)
+}
