@@ -1,6 +1,10 @@
 //! Connections: the accept loop, optional TLS, HTTP/1.1 and HTTP/2 on each connection, the
-//! header-read timeout, and graceful shutdown (stop accepting, let in-flight requests
-//! finish, close idle connections).
+//! timeouts that keep slow or half-open clients from holding a connection, and graceful
+//! shutdown (stop accepting, let in-flight requests finish, close idle connections).
+//!
+//! The protocol is chosen here (TLS: by ALPN; plain: by peeking for the HTTP/2 preface within
+//! the header timeout) rather than by hyper-util's detection, which waits for the first bytes
+//! without a timeout: a client that connects and sends nothing would hold its socket forever.
 
 use std::future::Future;
 use std::io;
@@ -9,12 +13,24 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::ServerConfig;
+
+/// What an HTTP/2 connection starts with (prior knowledge, h2c).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// An HTTP/2 peer that stops answering pings is dropped after this long.
+const H2_PING: Duration = Duration::from_secs(20);
+
+#[derive(Clone, Copy)]
+enum Protocol {
+    Http1,
+    Http2,
+}
 
 pub async fn run(
     listener: TcpListener,
@@ -28,7 +44,11 @@ pub async fn run(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(config.header_timeout);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_PING)
+        .keep_alive_timeout(H2_PING);
     let graceful = GracefulShutdown::new();
     let handshake_timeout = config.header_timeout;
     tokio::pin!(shutdown);
@@ -52,13 +72,21 @@ pub async fn run(
         let tls = tls.clone();
         tokio::spawn(async move {
             let result = match tls {
-                None => serve_plain(stream, builder, service, watcher).await,
+                None => match sniff(&stream, handshake_timeout).await {
+                    Some(protocol) => serve(stream, protocol, &builder, service, watcher).await,
+                    None => {
+                        tracing::debug!(%peer, "no request before the header timeout");
+                        return;
+                    }
+                },
                 Some(acceptor) => {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(stream)) => {
-                            let conn = builder
-                                .serve_connection_with_upgrades(TokioIo::new(stream), service);
-                            watcher.watch(conn.into_owned()).await
+                            let protocol = match stream.get_ref().1.alpn_protocol() {
+                                Some(b"h2") => Protocol::Http2,
+                                _ => Protocol::Http1,
+                            };
+                            serve(stream, protocol, &builder, service, watcher).await
                         }
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -89,12 +117,44 @@ pub async fn run(
 
 type Service = TowerToHyperService<Router>;
 
-async fn serve_plain(
-    stream: TcpStream,
-    builder: auto::Builder<TokioExecutor>,
+/// Which protocol a plain connection speaks, from its first bytes; `None` when the client
+/// sends nothing (or closes) within `timeout`.
+async fn sniff(stream: &TcpStream, timeout: Duration) -> Option<Protocol> {
+    let decide = async {
+        let mut buf = [0u8; H2_PREFACE.len()];
+        loop {
+            let n = stream.peek(&mut buf).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            if buf[..n] != H2_PREFACE[..n] {
+                return Some(Protocol::Http1);
+            }
+            if n == H2_PREFACE.len() {
+                return Some(Protocol::Http2);
+            }
+            // A partial preface: peek returns at once while those bytes are unread, so wait
+            // a little for the rest instead of spinning.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(timeout, decide).await.ok().flatten()
+}
+
+async fn serve<I>(
+    io: I,
+    protocol: Protocol,
+    builder: &auto::Builder<TokioExecutor>,
     service: Service,
-    watcher: hyper_util::server::graceful::Watcher,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+    watcher: Watcher,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let builder = match protocol {
+        Protocol::Http1 => builder.clone().http1_only(),
+        Protocol::Http2 => builder.clone().http2_only(),
+    };
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     watcher.watch(conn.into_owned()).await
 }

@@ -275,6 +275,35 @@ impl Server {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// Sends `head`, then `chunk` `repeat` times, from another thread while this one reads:
+    /// the server may answer and close before the client has sent everything (a refused
+    /// upload), and a client that only reads after writing would miss that answer. Returns
+    /// everything the server sent until it closed the connection.
+    pub fn raw_streamed(&self, head: &[u8], chunk: Vec<u8>, repeat: usize) -> String {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let head = head.to_vec();
+        let sender = std::thread::spawn(move || {
+            // Write errors are expected once the server has answered and closed.
+            if writer.write_all(&head).is_ok() {
+                for _ in 0..repeat {
+                    if writer.write_all(&chunk).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let mut out = Vec::new();
+        // A reset after the answer is fine: the bytes read before it are kept.
+        let _ = stream.read_to_end(&mut out);
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        sender.join().unwrap();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     /// Waits for the process to exit (after a signal was sent to it).
     pub fn wait_exit(&mut self) -> ExitStatus {
         self.child.take().unwrap().wait().unwrap()

@@ -218,3 +218,181 @@ fn cors() {
         .send();
     assert!(r.header("access-control-allow-origin").is_none());
 }
+
+/// The twin `t` and the model set are exactly as `before` left them, and the server serves.
+#[track_caller]
+fn assert_unchanged(s: &Server, before: &serde_json::Value) {
+    let after = s.get("/digitaltwins/t");
+    after.assert_status(200);
+    assert_eq!(&after.json(), before);
+    let count = s.post(
+        "/query",
+        &json!({"query": "SELECT COUNT() FROM DIGITALTWINS"}),
+    );
+    count.assert_status(200);
+    assert_eq!(count.json()["value"][0]["COUNT"], 1, "{}", count.body);
+    let models = s.get("/models");
+    models.assert_status(200);
+    assert_eq!(models.json()["value"].as_array().unwrap().len(), 6);
+}
+
+/// Issue 4: a 50 MB body, declared or streamed chunked, is refused with ADT's 413 while it
+/// is still arriving, and nothing is stored.
+#[test]
+fn fifty_megabyte_bodies() {
+    let s = Server::start();
+    s.upload_models();
+    let before = s.twin("t", SENSOR, json!({"kind": "a"})).json();
+    let mb = 1024 * 1024;
+    for path in ["/models", "/digitaltwins/t"] {
+        let method = if path == "/models" { "POST" } else { "PUT" };
+        let head = format!(
+            "{method} {path}?api-version={API_VERSION} HTTP/1.1\r\nHost: x\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            50 * mb
+        );
+        let r = s.raw_streamed(head.as_bytes(), vec![b' '; mb], 50);
+        assert!(r.starts_with("HTTP/1.1 413"), "{method} {path}: {r}");
+        assert!(r.contains("\"code\":\"PayloadTooLarge\""), "{r}");
+        // Chunked: no length to refuse up front, so the server counts until its limit.
+        let head = format!(
+            "{method} {path}?api-version={API_VERSION} HTTP/1.1\r\nHost: x\r\n\
+             Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        let mut chunk = format!("{mb:x}\r\n").into_bytes();
+        chunk.extend(std::iter::repeat_n(b' ', mb));
+        chunk.extend(b"\r\n");
+        let r = s.raw_streamed(head.as_bytes(), chunk, 50);
+        assert!(
+            r.starts_with("HTTP/1.1 413"),
+            "{method} {path} chunked: {r}"
+        );
+        assert!(r.contains("\"code\":\"PayloadTooLarge\""), "{r}");
+    }
+    assert_unchanged(&s, &before);
+}
+
+/// Issue 4: thousands of headers, or one huge header, are refused by the HTTP layer with 431
+/// before any handler runs (hyper answers these itself, without ADT's error body); a header
+/// value that is not text is ADT's 400.
+#[test]
+fn header_floods() {
+    let s = Server::start();
+    s.upload_models();
+    let before = s.twin("t", SENSOR, json!({"kind": "a"})).json();
+    let body = json!({"$metadata": {"$model": SENSOR}, "kind": "flooded"}).to_string();
+    let request = |extra: &str| {
+        format!(
+            "PUT /digitaltwins/t?api-version={API_VERSION} HTTP/1.1\r\nHost: x\r\n{extra}\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let many: String = (0..10_000)
+        .map(|i| format!("X-Flood-{i}: {i}\r\n"))
+        .collect();
+    let r = s.raw_streamed(request(&many).as_bytes(), Vec::new(), 0);
+    assert!(r.starts_with("HTTP/1.1 431"), "{r}");
+    let huge = format!("X-Huge: {}\r\n", "h".repeat(1024 * 1024));
+    let r = s.raw_streamed(request(&huge).as_bytes(), Vec::new(), 0);
+    assert!(r.starts_with("HTTP/1.1 431"), "{r}");
+    // Not text: read by the handler (If-None-Match), so ADT's error body.
+    let mut bad = request("If-None-Match: *\r\n").into_bytes();
+    let at = bad.windows(3).position(|w| w == b"*\r\n").unwrap();
+    bad.splice(at..at + 1, [0xff, 0xfe]);
+    let r = s.raw_streamed(&bad, Vec::new(), 0);
+    assert!(r.starts_with("HTTP/1.1 400"), "{r}");
+    assert!(r.contains("\"code\":\"InvalidArgument\""), "{r}");
+    assert_unchanged(&s, &before);
+}
+
+/// Issue 4: unknown methods, malformed percent-encoding and a bad api-version over raw
+/// HTTP, each with ADT's error body.
+#[test]
+fn odd_requests() {
+    let s = Server::start();
+    s.upload_models();
+    let before = s.twin("t", SENSOR, json!({"kind": "a"})).json();
+    let send = |line: &str| {
+        s.raw_streamed(
+            format!("{line} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            Vec::new(),
+            0,
+        )
+    };
+    let cases = [
+        (
+            format!("BREW /digitaltwins/t?api-version={API_VERSION}"),
+            "405",
+            "MethodNotAllowed",
+        ),
+        (
+            format!("BREW /coffee?api-version={API_VERSION}"),
+            "404",
+            "NotFound",
+        ),
+        (
+            format!("DELETE /digitaltwins/%?api-version={API_VERSION}"),
+            "400",
+            "InvalidArgument",
+        ),
+        (
+            format!("DELETE /digitaltwins/t%4?api-version={API_VERSION}"),
+            "400",
+            "InvalidArgument",
+        ),
+        (
+            format!("DELETE /digitaltwins/t%G1?api-version={API_VERSION}"),
+            "400",
+            "InvalidArgument",
+        ),
+        (
+            format!("DELETE /digitaltwins/t/relationships/%FF?api-version={API_VERSION}"),
+            "400",
+            "InvalidArgument",
+        ),
+        (
+            "DELETE /digitaltwins/t?api-version=%FF".to_string(),
+            "400",
+            "InvalidArgument",
+        ),
+    ];
+    for (line, status, code) in cases {
+        let r = send(&line);
+        assert!(r.starts_with(&format!("HTTP/1.1 {status}")), "{line}: {r}");
+        assert!(r.contains(&format!("\"code\":\"{code}\"")), "{line}: {r}");
+    }
+    assert_unchanged(&s, &before);
+}
+
+/// Issue 4: a client that connects and sends nothing, starts an HTTP/2 preface and stops,
+/// or goes quiet on a keep-alive connection, is disconnected after the request timeout
+/// (a read that never ends would fail the test through its 60 s read timeout).
+#[test]
+fn half_open_clients_are_disconnected() {
+    let s = Server::start_with(&["--request-timeout", "1"]);
+    let keep_alive = format!("GET /models?api-version={API_VERSION} HTTP/1.1\r\nHost: x\r\n\r\n");
+    for (sent, answered) in [
+        ("", false),
+        ("PRI * HTTP/2.0\r\n", false),
+        (keep_alive.as_str(), true),
+    ] {
+        let mut stream = std::net::TcpStream::connect(&s.addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        use std::io::{Read, Write};
+        stream.write_all(sent.as_bytes()).unwrap();
+        let mut out = Vec::new();
+        let result = stream.read_to_end(&mut out);
+        // Closed (a reset counts: unread bytes were left) rather than timed out.
+        let timed_out = matches!(&result, Err(e) if matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ));
+        assert!(!timed_out, "{sent:?}: the server kept the connection open");
+        let out = String::from_utf8_lossy(&out);
+        assert_eq!(out.starts_with("HTTP/1.1 200"), answered, "{sent:?}: {out}");
+    }
+    s.get("/models").assert_status(200);
+}
