@@ -51,6 +51,10 @@ pub struct Args {
     /// docs describe them (2 or 3 hops).
     #[arg(long)]
     cypher_hops: bool,
+    /// Folder import jobs may read input files from and write output logs to
+    /// (`file://` URIs inside it or plain file names); without it import jobs are refused.
+    #[arg(long)]
+    import_dir: Option<PathBuf>,
     /// Seconds a client may take to send request headers, and again its body.
     #[arg(long, default_value_t = 30)]
     request_timeout: u64,
@@ -102,6 +106,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         header_timeout: timeout,
         body_timeout: timeout,
         cypher_hops: args.cypher_hops,
+        import_dir: args.import_dir,
         ..ServerConfig::default()
     };
     let scheme = if config.tls.is_some() {

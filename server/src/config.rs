@@ -85,6 +85,9 @@ pub struct ServerConfig {
     /// Read MATCH hop ranges as Cypher does (`*1..3` = 1 to 3 hops) instead of as ADT
     /// documents them (2 or 3 hops).
     pub cypher_hops: bool,
+    /// The folder import jobs read their input from and write their logs to; `None`
+    /// refuses import jobs.
+    pub import_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -99,6 +102,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             endpoints: None,
             cypher_hops: false,
+            import_dir: None,
         }
     }
 }

@@ -39,6 +39,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let local_addr = listener.local_addr()?;
     let app = Arc::new(app::App::new(engine, config.clone(), local_addr));
+    api::jobs::resume(&app);
     let mut router = Router::new().fallback(app::handle).with_state(app);
     if !config.cors_origins.is_empty() {
         router = router.layer(cors(&config.cors_origins)?);

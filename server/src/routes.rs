@@ -26,8 +26,13 @@ pub enum Resource {
     ComponentTelemetry(String, String),
     EventRoutes,
     EventRoute(String),
-    /// `/jobs/imports…` and `/jobs/deletions…`: not implemented.
-    Jobs,
+    ImportJobs,
+    ImportJob(String),
+    ImportJobCancel(String),
+    DeleteJobs,
+    DeleteJob(String),
+    /// `POST /query/stream` (our extension): every row as NDJSON.
+    QueryStream,
 }
 
 /// One ADT operation (plus the server's own endpoints).
@@ -59,7 +64,15 @@ pub enum Op {
     EventRouteGet,
     EventRouteAdd,
     EventRouteDelete,
-    Jobs,
+    ImportJobsList,
+    ImportJobAdd,
+    ImportJobGet,
+    ImportJobDelete,
+    ImportJobCancel,
+    DeleteJobAdd,
+    DeleteJobsList,
+    DeleteJobGet,
+    QueryStream,
 }
 
 impl Resource {
@@ -85,7 +98,12 @@ impl Resource {
             }
             ["eventroutes"] => Resource::EventRoutes,
             ["eventroutes", _] => Resource::EventRoute(id(1)),
-            ["jobs", "imports" | "deletions", ..] => Resource::Jobs,
+            ["query", "stream"] => Resource::QueryStream,
+            ["jobs", "imports"] => Resource::ImportJobs,
+            ["jobs", "imports", _] => Resource::ImportJob(id(2)),
+            ["jobs", "imports", _, "cancel"] => Resource::ImportJobCancel(id(2)),
+            ["jobs", "deletions"] => Resource::DeleteJobs,
+            ["jobs", "deletions", _] => Resource::DeleteJob(id(2)),
             _ => return Ok(None),
         }))
     }
@@ -129,12 +147,16 @@ impl Resource {
                 (Method::PUT, EventRouteAdd),
                 (Method::DELETE, EventRouteDelete),
             ],
-            Resource::Jobs => &[
-                (Method::GET, Jobs),
-                (Method::PUT, Jobs),
-                (Method::POST, Jobs),
-                (Method::DELETE, Jobs),
+            Resource::ImportJobs => &[(Method::GET, ImportJobsList)],
+            Resource::ImportJob(_) => &[
+                (Method::GET, ImportJobGet),
+                (Method::PUT, ImportJobAdd),
+                (Method::DELETE, ImportJobDelete),
             ],
+            Resource::ImportJobCancel(_) => &[(Method::POST, ImportJobCancel)],
+            Resource::DeleteJobs => &[(Method::POST, DeleteJobAdd), (Method::GET, DeleteJobsList)],
+            Resource::DeleteJob(_) => &[(Method::GET, DeleteJobGet)],
+            Resource::QueryStream => &[(Method::POST, QueryStream)],
         }
     }
 }
@@ -170,7 +192,15 @@ impl Op {
             EventRouteGet => "EventRoutes_GetById",
             EventRouteAdd => "EventRoutes_Add",
             EventRouteDelete => "EventRoutes_Delete",
-            Jobs => "Jobs",
+            ImportJobsList => "ImportJobs_List",
+            ImportJobAdd => "ImportJobs_Add",
+            ImportJobGet => "ImportJobs_GetById",
+            ImportJobDelete => "ImportJobs_Delete",
+            ImportJobCancel => "ImportJobs_Cancel",
+            DeleteJobAdd => "DeleteJobs_Add",
+            DeleteJobsList => "DeleteJobs_List",
+            DeleteJobGet => "DeleteJobs_GetById",
+            QueryStream => "Query_Stream",
         }
     }
 
@@ -191,13 +221,18 @@ impl Op {
                 | ComponentGet
                 | EventRoutesList
                 | EventRouteGet
+                | ImportJobsList
+                | ImportJobGet
+                | DeleteJobsList
+                | DeleteJobGet
+                | QueryStream
         )
     }
 }
 
 /// Runs the handler of `op` on `resource`.
 pub async fn dispatch(op: Op, resource: Resource, req: Req) -> Result<Response, ApiError> {
-    use api::{components, event_routes, models, query, relationships, twins};
+    use api::{components, event_routes, jobs, models, query, relationships, twins};
     use Resource as R;
     match (op, resource) {
         (Op::ModelsAdd, R::Models) => models::add(req).await,
@@ -230,11 +265,15 @@ pub async fn dispatch(op: Op, resource: Resource, req: Req) -> Result<Response, 
         (Op::EventRouteGet, R::EventRoute(id)) => event_routes::get(req, id).await,
         (Op::EventRouteAdd, R::EventRoute(id)) => event_routes::put(req, id).await,
         (Op::EventRouteDelete, R::EventRoute(id)) => event_routes::delete(req, id).await,
-        (Op::Jobs, _) => Err(ApiError::new(
-            axum::http::StatusCode::NOT_IMPLEMENTED,
-            "NotImplemented",
-            "Import and delete jobs are not supported by twingraph.",
-        )),
+        (Op::QueryStream, R::QueryStream) => api::query_stream::stream(req).await,
+        (Op::ImportJobsList, R::ImportJobs) => jobs::list(req, jobs::IMPORTS).await,
+        (Op::ImportJobAdd, R::ImportJob(id)) => jobs::add_import(req, id).await,
+        (Op::ImportJobGet, R::ImportJob(id)) => jobs::get(req, jobs::IMPORTS, id).await,
+        (Op::ImportJobDelete, R::ImportJob(id)) => jobs::delete_import(req, id).await,
+        (Op::ImportJobCancel, R::ImportJobCancel(id)) => jobs::cancel_import(req, id).await,
+        (Op::DeleteJobAdd, R::DeleteJobs) => jobs::add_deletion(req).await,
+        (Op::DeleteJobsList, R::DeleteJobs) => jobs::list(req, jobs::DELETIONS).await,
+        (Op::DeleteJobGet, R::DeleteJob(id)) => jobs::get(req, jobs::DELETIONS, id).await,
         (op, resource) => Err(ApiError::internal(format!(
             "route table has no handler for {op:?} on {resource:?}"
         ))),

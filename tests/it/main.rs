@@ -13,6 +13,7 @@ mod cli_query;
 mod components;
 mod durability;
 mod event_routes;
+mod jobs;
 mod lifecycle;
 mod models;
 mod paging;

@@ -3,8 +3,10 @@
 
 pub mod components;
 pub mod event_routes;
+pub mod jobs;
 pub mod models;
 pub mod query;
+pub mod query_stream;
 pub mod relationships;
 pub mod twins;
 
