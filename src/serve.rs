@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use twingraph_engine::{Engine, EngineConfig};
-use twingraph_server::{ServerConfig, Tokens};
+use twingraph_server::{Endpoints, EventsConfig, ServerConfig, Tokens};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -58,6 +58,25 @@ pub struct Args {
     /// Seconds a client may take to send request headers, and again its body.
     #[arg(long, default_value_t = 30)]
     request_timeout: u64,
+    /// TOML file of event endpoints (webhook, mqtt) that event routes may name; see README.
+    #[arg(long)]
+    endpoints: Option<PathBuf>,
+    /// Seconds after its commit an event is retried before it is dead-lettered.
+    #[arg(long, default_value_t = 24 * 3600)]
+    event_ttl: u64,
+    /// Change-log entries older than this many seconds are removed, even if a route still
+    /// needs them (counted as dropped).
+    #[arg(long, default_value_t = 7 * 24 * 3600)]
+    events_retention_age: u64,
+    /// At most this many change-log entries are kept, beyond those a route still needs.
+    #[arg(long, default_value_t = 10_000_000)]
+    events_retention_changes: u64,
+    /// The CloudEvents `source` of events (default: the listening address).
+    #[arg(long)]
+    events_source: Option<String>,
+    /// Milliseconds between retention passes (tests shorten it).
+    #[arg(long, default_value_t = 10_000, hide = true)]
+    events_retention_interval_ms: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -94,6 +113,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let endpoints = match &args.endpoints {
+        Some(path) => Some(Endpoints::load(path).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let events = EventsConfig {
+        endpoints,
+        source: args.events_source,
+        ttl: Duration::from_secs(args.event_ttl),
+        retention_age: Duration::from_secs(args.events_retention_age),
+        retention_changes: args.events_retention_changes,
+        retention_interval: Duration::from_millis(args.events_retention_interval_ms.max(10)),
+        ..EventsConfig::default()
+    };
     let engine = Engine::open(&args.data_dir, EngineConfig::default())
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
     let engine = Arc::new(engine);
@@ -107,6 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         body_timeout: timeout,
         cypher_hops: args.cypher_hops,
         import_dir: args.import_dir,
+        events,
         ..ServerConfig::default()
     };
     let scheme = if config.tls.is_some() {

@@ -16,6 +16,7 @@ use twingraph_engine::Engine;
 use crate::api::{self, Req};
 use crate::config::{Role, ServerConfig};
 use crate::error::ApiError;
+use crate::events::{self, Events};
 use crate::metrics::Metrics;
 use crate::routes::{self, Op, Resource};
 
@@ -33,6 +34,8 @@ pub struct App {
     pub engine: Arc<Engine>,
     pub config: ServerConfig,
     pub metrics: Metrics,
+    /// Event delivery and the change feed.
+    pub events: Arc<Events>,
     in_flight: Semaphore,
     /// Serializes event route writes so the 6-route limit cannot be raced past. Only taken
     /// inside blocking tasks, never across an `.await`.
@@ -51,6 +54,7 @@ impl App {
             "http"
         };
         App {
+            events: Events::start(engine.clone(), config.events.clone(), local_addr),
             engine,
             in_flight: Semaphore::new(config.max_in_flight.max(1)),
             config,
@@ -160,6 +164,11 @@ async fn pipeline(
         Ok(v) => v,
         Err(err) => return (Some(op), Err(err)),
     };
+    let traceparent = parts
+        .headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let req = Req {
         app: app.clone(),
         parts,
@@ -167,7 +176,11 @@ async fn pipeline(
         params,
         api_version,
     };
-    (Some(op), routes::dispatch(op, resource, req).await)
+    let handler = routes::dispatch(op, resource, req);
+    (
+        Some(op),
+        events::trace::scope(traceparent.as_deref(), handler).await,
+    )
 }
 
 fn method_not_allowed(parts: &Parts, resource: &Resource) -> ApiError {

@@ -80,8 +80,8 @@ pub struct ServerConfig {
     pub body_timeout: Duration,
     /// How long shutdown waits for in-flight requests.
     pub shutdown_grace: Duration,
-    /// Event route endpoint names that exist; `None` accepts any non-empty name.
-    pub endpoints: Option<Vec<String>>,
+    /// Endpoints, delivery retries and change-log retention.
+    pub events: crate::events::EventsConfig,
     /// Read MATCH hop ranges as Cypher does (`*1..3` = 1 to 3 hops) instead of as ADT
     /// documents them (2 or 3 hops).
     pub cypher_hops: bool,
@@ -100,7 +100,7 @@ impl Default for ServerConfig {
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(30),
             shutdown_grace: Duration::from_secs(30),
-            endpoints: None,
+            events: crate::events::EventsConfig::default(),
             cypher_hops: false,
             import_dir: None,
         }

@@ -27,6 +27,7 @@ use twingraph_engine::Engine;
 
 pub use app::API_VERSIONS;
 pub use config::{Role, ServerConfig, Tokens};
+pub use events::{Endpoints, EventsConfig};
 pub use tls::{self_signed, server_config as tls_config, SelfSigned};
 
 /// Serves the ADT API on `listener` until `shutdown` completes, then stops accepting, lets
@@ -39,12 +40,22 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let local_addr = listener.local_addr()?;
     let app = Arc::new(app::App::new(engine, config.clone(), local_addr));
+    let events = app.events.clone();
     api::jobs::resume(&app);
     let mut router = Router::new().fallback(app::handle).with_state(app);
     if !config.cors_origins.is_empty() {
         router = router.layer(cors(&config.cors_origins)?);
     }
-    transport::run(listener, router, &config, shutdown).await
+    // Delivery stops and change feeds end when shutdown begins, so open feeds do not hold
+    // the graceful wait for in-flight requests.
+    let stopper = events.clone();
+    let shutdown = async move {
+        shutdown.await;
+        stopper.stop();
+    };
+    let result = transport::run(listener, router, &config, shutdown).await;
+    events.stop();
+    result
 }
 
 /// CORS for the configured origins (ADT itself has none; browsers need it to call us).

@@ -26,6 +26,10 @@ pub enum Resource {
     ComponentTelemetry(String, String),
     EventRoutes,
     EventRoute(String),
+    /// Our extensions: the endpoints file, a route's dead letters, the change feed.
+    Endpoints,
+    DeadLetters(String),
+    EventStream,
     ImportJobs,
     ImportJob(String),
     ImportJobCancel(String),
@@ -64,6 +68,9 @@ pub enum Op {
     EventRouteGet,
     EventRouteAdd,
     EventRouteDelete,
+    EndpointsList,
+    DeadLettersList,
+    EventStream,
     ImportJobsList,
     ImportJobAdd,
     ImportJobGet,
@@ -98,6 +105,9 @@ impl Resource {
             }
             ["eventroutes"] => Resource::EventRoutes,
             ["eventroutes", _] => Resource::EventRoute(id(1)),
+            ["eventroutes", _, "deadletters"] => Resource::DeadLetters(id(1)),
+            ["endpoints"] => Resource::Endpoints,
+            ["events", "stream"] => Resource::EventStream,
             ["query", "stream"] => Resource::QueryStream,
             ["jobs", "imports"] => Resource::ImportJobs,
             ["jobs", "imports", _] => Resource::ImportJob(id(2)),
@@ -147,6 +157,9 @@ impl Resource {
                 (Method::PUT, EventRouteAdd),
                 (Method::DELETE, EventRouteDelete),
             ],
+            Resource::Endpoints => &[(Method::GET, EndpointsList)],
+            Resource::DeadLetters(_) => &[(Method::GET, DeadLettersList)],
+            Resource::EventStream => &[(Method::GET, EventStream)],
             Resource::ImportJobs => &[(Method::GET, ImportJobsList)],
             Resource::ImportJob(_) => &[
                 (Method::GET, ImportJobGet),
@@ -192,6 +205,9 @@ impl Op {
             EventRouteGet => "EventRoutes_GetById",
             EventRouteAdd => "EventRoutes_Add",
             EventRouteDelete => "EventRoutes_Delete",
+            EndpointsList => "Endpoints_List",
+            DeadLettersList => "EventRoutes_ListDeadLetters",
+            EventStream => "Events_Stream",
             ImportJobsList => "ImportJobs_List",
             ImportJobAdd => "ImportJobs_Add",
             ImportJobGet => "ImportJobs_GetById",
@@ -221,6 +237,9 @@ impl Op {
                 | ComponentGet
                 | EventRoutesList
                 | EventRouteGet
+                | EndpointsList
+                | DeadLettersList
+                | EventStream
                 | ImportJobsList
                 | ImportJobGet
                 | DeleteJobsList
@@ -232,7 +251,8 @@ impl Op {
 
 /// Runs the handler of `op` on `resource`.
 pub async fn dispatch(op: Op, resource: Resource, req: Req) -> Result<Response, ApiError> {
-    use api::{components, event_routes, jobs, models, query, relationships, twins};
+    use api::{components, endpoints, event_routes, events_stream, models, query};
+    use api::{jobs, relationships, twins};
     use Resource as R;
     match (op, resource) {
         (Op::ModelsAdd, R::Models) => models::add(req).await,
@@ -265,6 +285,9 @@ pub async fn dispatch(op: Op, resource: Resource, req: Req) -> Result<Response, 
         (Op::EventRouteGet, R::EventRoute(id)) => event_routes::get(req, id).await,
         (Op::EventRouteAdd, R::EventRoute(id)) => event_routes::put(req, id).await,
         (Op::EventRouteDelete, R::EventRoute(id)) => event_routes::delete(req, id).await,
+        (Op::DeadLettersList, R::DeadLetters(id)) => event_routes::dead_letters(req, id).await,
+        (Op::EndpointsList, R::Endpoints) => endpoints::list(req).await,
+        (Op::EventStream, R::EventStream) => events_stream::open(req).await,
         (Op::QueryStream, R::QueryStream) => api::query_stream::stream(req).await,
         (Op::ImportJobsList, R::ImportJobs) => jobs::list(req, jobs::IMPORTS).await,
         (Op::ImportJobAdd, R::ImportJob(id)) => jobs::add_import(req, id).await,

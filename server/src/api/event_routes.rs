@@ -1,5 +1,7 @@
 //! `/eventroutes`: list, get, create or replace (204, no body), delete. The engine stores
 //! route records; the server validates ids, endpoints and filters and enforces the limit.
+//! Also `GET /eventroutes/{id}/deadletters` (our extension): the events the route gave up
+//! on after their time-to-live, oldest first.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -99,13 +101,11 @@ pub async fn put(mut req: Req, id: String) -> Result<Response, ApiError> {
             ))
         }
     };
-    if let Some(endpoints) = &req.app.config.endpoints {
-        if !endpoints.contains(&endpoint) {
-            return Err(ApiError::bad_request(
-                "EventRouteEndpointInvalid",
-                format!("there is no endpoint named '{endpoint}'"),
-            ));
-        }
+    if !req.app.events.endpoint_allowed(&endpoint) {
+        return Err(ApiError::bad_request(
+            "EventRouteEndpointInvalid",
+            format!("there is no endpoint named '{endpoint}'"),
+        ));
     }
     let filter_text = match obj.get("filter") {
         Some(Value::String(s)) => s.clone(),
@@ -144,6 +144,7 @@ pub async fn put(mut req: Req, id: String) -> Result<Response, ApiError> {
         Ok(())
     })
     .await?;
+    req.app.events.routes_changed();
     Ok(no_content())
 }
 
@@ -155,5 +156,54 @@ pub async fn delete(req: Req, id: String) -> Result<Response, ApiError> {
         Ok(engine.delete_event_route(&id)?)
     })
     .await?;
+    req.app.events.routes_changed();
     Ok(no_content())
+}
+
+#[derive(Serialize, Deserialize)]
+struct DeadLetterState {
+    after: Option<u64>,
+    size: usize,
+}
+
+/// `GET /eventroutes/{id}/deadletters` → `{value: [record], nextLink}`; each record holds
+/// `sequence`, `reason`, `attempts`, `deadLetteredTime` and the `event`.
+pub async fn dead_letters(req: Req, id: String) -> Result<Response, ApiError> {
+    let state = match paging::token::<DeadLetterState>(&req)? {
+        Some(state) => state,
+        None => DeadLetterState {
+            after: None,
+            size: req.page_size(PAGE, PAGE)?,
+        },
+    };
+    let size = state.size.clamp(1, PAGE);
+    let after = state.after;
+    let route = id.clone();
+    let letters = blocking(&req.app, move |engine| {
+        let snapshot = engine.snapshot();
+        if snapshot.event_route(&route)?.is_none() {
+            return Err(ApiError::not_found(Entity::EventRoute, &route));
+        }
+        match snapshot.route_cursor(&route)? {
+            Some(cursor) => Ok(snapshot.dead_letters(&route, cursor.epoch, after, size + 1)?),
+            None => Ok(Vec::new()),
+        }
+    })
+    .await?;
+    let more = letters.len() > size;
+    let letters = &letters[..letters.len().min(size)];
+    let next_link = match (more, letters.last()) {
+        (true, Some(last)) => {
+            let next = DeadLetterState {
+                after: Some(last.seq),
+                size,
+            };
+            let path = format!("/eventroutes/{}/deadletters", crate::path::encode(&id));
+            Some(paging::next_link(&req, &path, &next)?)
+        }
+        _ => None,
+    };
+    let value: Vec<Value> = letters.iter().map(|d| d.record.clone()).collect();
+    let body = serde_json::json!({ "value": value, "nextLink": next_link });
+    Ok(json_response(StatusCode::OK, &body))
 }

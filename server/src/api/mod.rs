@@ -2,7 +2,9 @@
 //! (`Req`), body reading with size and time limits, and the bridge to the blocking engine.
 
 pub mod components;
+pub mod endpoints;
 pub mod event_routes;
+pub mod events_stream;
 pub mod jobs;
 pub mod models;
 pub mod query;
@@ -196,7 +198,10 @@ where
     F: FnOnce(&Engine) -> Result<T, ApiError> + Send + 'static,
 {
     let engine = app.engine.clone();
-    match tokio::task::spawn_blocking(move || f(&engine)).await {
+    // Changes recorded by `f` carry the request's trace context into their events.
+    let traceparent = crate::events::trace::current();
+    let work = move || twingraph_engine::with_traceparent(traceparent, || f(&engine));
+    match tokio::task::spawn_blocking(work).await {
         Ok(result) => result,
         Err(e) => Err(ApiError::internal(format!("engine task failed: {e}"))),
     }
@@ -246,7 +251,9 @@ pub async fn metrics(app: &Arc<App>, in_flight: usize) -> Result<Response, ApiEr
         })
     })
     .await?;
-    let mut response = app.metrics.render(&gauges).into_response();
+    let mut text = app.metrics.render(&gauges);
+    app.events.render_metrics(&mut text);
+    let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

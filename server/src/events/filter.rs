@@ -4,12 +4,13 @@
 //! filter     := or
 //! or         := and ('OR' and)*
 //! and        := primary ('AND' primary)*
-//! primary    := '(' or ')' | function | comparison | 'true' | 'false'
+//! primary    := 'NOT' primary | '(' or ')' | function | comparison | 'true' | 'false'
 //! comparison := operand ('=' | '!=' | '<' | '<=' | '>' | '>=') operand
 //! function   := ('STARTS_WITH' | 'ENDS_WITH' | 'CONTAINS') '(' operand ',' operand ')'
 //! operand    := attribute | '$body' ('.' segment)+ | 'string' | number | true | false | null
 //! ```
 //! Keywords are case-insensitive; attribute names, `$body` paths and values are not.
+//! `NOT` is our extension (ADT documents none; issue 5 asks for it).
 //! Invariant: parsing recurses only through parentheses, bounded by `MAX_DEPTH`.
 
 use serde_json::Value;
@@ -61,6 +62,7 @@ pub enum Filter {
     Call(Func, Operand, Operand),
     And(Box<Filter>, Box<Filter>),
     Or(Box<Filter>, Box<Filter>),
+    Not(Box<Filter>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -241,6 +243,14 @@ impl Parser {
     }
 
     fn primary(&mut self, depth: usize) -> Result<Filter, String> {
+        if self.keyword("NOT") {
+            // Counts as nesting: a chain of NOTs recurses like parentheses do.
+            if depth >= MAX_DEPTH {
+                return Err(format!("filter nests deeper than {MAX_DEPTH}"));
+            }
+            self.pos += 1;
+            return Ok(Filter::Not(Box::new(self.primary(depth + 1)?)));
+        }
         if self.peek() == Some(&Token::LParen) {
             if depth >= MAX_DEPTH {
                 return Err(format!("parentheses nest deeper than {MAX_DEPTH}"));
@@ -313,10 +323,6 @@ impl Parser {
     }
 }
 
-#[allow(
-    dead_code,
-    reason = "event delivery, which evaluates filters, lands next"
-)]
 impl Filter {
     /// Whether an event matches. `attribute` answers CloudEvents attributes; `body` is the
     /// event's `data`. A missing field makes its comparison false (except `!= null`).
@@ -327,6 +333,7 @@ impl Filter {
             Filter::Const(b) => *b,
             Filter::And(a, b) => a.matches(attribute, body) && b.matches(attribute, body),
             Filter::Or(a, b) => a.matches(attribute, body) || b.matches(attribute, body),
+            Filter::Not(a) => !a.matches(attribute, body),
             Filter::Compare(a, op, b) => {
                 let (a, b) = (resolve(a, attribute, body), resolve(b, attribute, body));
                 compare(a.as_ref(), *op, b.as_ref())
@@ -346,7 +353,6 @@ impl Filter {
     }
 }
 
-#[allow(dead_code, reason = "used by Filter::matches")]
 fn resolve(
     op: &Operand,
     attribute: &dyn Fn(&str) -> Option<String>,
@@ -366,7 +372,6 @@ fn resolve(
     }
 }
 
-#[allow(dead_code, reason = "used by Filter::matches")]
 fn compare(a: Option<&Value>, op: Cmp, b: Option<&Value>) -> bool {
     use std::cmp::Ordering;
     let (a, b) = match (a, b) {
@@ -426,7 +431,8 @@ mod tests {
             "STARTS_WITH(type 'x')",
             "'unterminated",
             "type = 'x' extra",
-            "NOT type = 'x'",
+            "NOT",
+            "type = 'x' NOT",
             "data.x = 1",
             "5",
         ] {
@@ -454,5 +460,10 @@ mod tests {
         assert!(!check("$body.missing = null"));
         assert!(!check("$body.list.0 = 1"));
         assert!(!check("subject = 'x'"));
+        assert!(check("NOT subject = 'x'"));
+        assert!(!check("not (type = 'microsoft.iot.telemetry' OR false)"));
+        assert!(check("NOT NOT true AND NOT $body.temperature > 5"));
+        let deep = format!("{}true", "NOT ".repeat(1000));
+        assert!(parse(&deep).is_err());
     }
 }

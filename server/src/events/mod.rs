@@ -1,4 +1,154 @@
-//! Event routing. Today: the route filter language, which `PUT /eventroutes/{id}` validates.
-//! Delivery of change-log entries to endpoints lands here later.
+//! Event delivery from the engine's change log. Every durable change is wrapped in ADT's
+//! CloudEvents envelope (`envelope`) and
+//! - sent to the endpoint of each event route whose filter (`filter`) it matches, one loop
+//!   per route with a persisted cursor, retries and dead letters (`route`, `webhook`, `mqtt`);
+//! - streamed to `GET /events/stream` clients (`stream`).
+//!
+//! Both read the log through `tail`, woken by the engine's durable-commit hook rather than by
+//! polling; `retention` trims the log's old end. Delivery never touches the write path: the
+//! engine only publishes its durable sequence number.
 
+pub mod endpoints;
+pub mod envelope;
 pub mod filter;
+mod mqtt;
+mod retention;
+mod route;
+mod stats;
+pub mod stream;
+mod tail;
+pub mod trace;
+mod webhook;
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use twingraph_engine::Engine;
+
+pub use endpoints::Endpoints;
+use stats::Stats;
+
+/// How events are delivered and how long the log keeps them.
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    /// Endpoints from the `--endpoints` file. `None`: no file, so routes may name any
+    /// endpoint, and routes naming one that is not configured deliver nothing (their events
+    /// wait in the log).
+    pub endpoints: Option<Endpoints>,
+    /// `source` of twin and relationship events (telemetry adds `/digitaltwins/<id>`);
+    /// `None`: the listening address.
+    pub source: Option<String>,
+    /// How long after its commit an event is retried before it is dead-lettered. The
+    /// default is Event Grid's (ADT's endpoints): 24 hours.
+    pub ttl: Duration,
+    /// First retry delay; doubles per failure up to `retry_max`, with jitter.
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    /// Log entries older than this are removed, needed by a route or not.
+    pub retention_age: Duration,
+    /// At most this many log entries are kept, except those a route has not passed yet.
+    pub retention_changes: u64,
+    /// How often retention runs.
+    pub retention_interval: Duration,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            endpoints: None,
+            source: None,
+            ttl: Duration::from_secs(24 * 3600),
+            retry_initial: Duration::from_millis(100),
+            retry_max: Duration::from_secs(60),
+            retention_age: Duration::from_secs(7 * 24 * 3600),
+            retention_changes: 10_000_000,
+            retention_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The running delivery machinery of one server.
+pub struct Events {
+    engine: Arc<Engine>,
+    config: EventsConfig,
+    /// Resolved endpoints (empty without an endpoints file).
+    endpoints: Endpoints,
+    source: String,
+    /// The engine's durable sequence; changes wake the log readers.
+    durable: watch::Receiver<u64>,
+    stop: watch::Sender<bool>,
+    routes_changed: Notify,
+    stats: Stats,
+    /// The oldest sequence still in the log, as of the last retention pass (0: none yet).
+    first_retained: AtomicU64,
+}
+
+impl Events {
+    /// Starts route delivery and retention (must be called inside the tokio runtime).
+    pub fn start(engine: Arc<Engine>, config: EventsConfig, local_addr: SocketAddr) -> Arc<Events> {
+        let (durable_tx, durable) = watch::channel(engine.durable_sequence());
+        engine.on_durable(move |seq| {
+            durable_tx.send_if_modified(|v| {
+                let newer = seq > *v;
+                if newer {
+                    *v = seq;
+                }
+                newer
+            });
+        });
+        let events = Arc::new(Events {
+            source: config
+                .source
+                .clone()
+                .unwrap_or_else(|| local_addr.to_string()),
+            endpoints: config.endpoints.clone().unwrap_or_default(),
+            engine,
+            config,
+            durable,
+            stop: watch::channel(false).0,
+            routes_changed: Notify::new(),
+            stats: Stats::default(),
+            first_retained: AtomicU64::new(0),
+        });
+        tokio::spawn(route::manage(events.clone()));
+        tokio::spawn(retention::run(events.clone()));
+        events
+    }
+
+    /// Stops every delivery loop and ends every change feed (server shutdown).
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    /// Tells delivery that routes were created, replaced or deleted.
+    pub fn routes_changed(&self) {
+        self.routes_changed.notify_one();
+    }
+
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// Whether a route may name `endpoint`: any name when no endpoints file was given.
+    pub fn endpoint_allowed(&self, endpoint: &str) -> bool {
+        self.config.endpoints.is_none() || self.endpoints.get(endpoint).is_some()
+    }
+
+    /// Appends the delivery metrics (Prometheus text) to `out`.
+    pub fn render_metrics(&self, out: &mut String) {
+        self.stats.render(out, self.engine.durable_sequence());
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            out,
+            "# HELP twingraph_events_log_first_sequence The oldest change still in the log \
+             (the next sequence when it is empty), as of the last retention pass.\n\
+             # TYPE twingraph_events_log_first_sequence gauge\n\
+             twingraph_events_log_first_sequence {}",
+            self.first_retained.load(Ordering::Relaxed)
+        );
+    }
+}
