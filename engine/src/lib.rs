@@ -32,4 +32,4 @@ pub use error::{Entity, Error, Invalid, Result};
 pub use graph::Edge;
 pub use relationship::Relationship;
 pub use snapshot::Snapshot;
-pub use twin::Twin;
+pub use twin::{Twin, TwinJson};

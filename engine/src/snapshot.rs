@@ -14,7 +14,7 @@ use crate::error::{Entity, Error, Result};
 use crate::graph::Edge;
 use crate::keys::*;
 use crate::relationship::Relationship;
-use crate::twin::Twin;
+use crate::twin::{Twin, TwinJson};
 
 pub struct Snapshot<'a> {
     engine: &'a Engine,
@@ -26,7 +26,59 @@ fn parse_json(bytes: &[u8], what: &str) -> Result<Value> {
     serde_json::from_slice(bytes).map_err(|e| Error::Corruption(format!("{what}: {e}")))
 }
 
+fn decode_twin(num: u32, bytes: &[u8]) -> Result<Twin> {
+    let doc = parse_json(bytes, "twin")?;
+    let id = doc
+        .get("$dtId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| Error::Corruption(format!("twin {num} has no $dtId")))?
+        .to_string();
+    Ok(Twin { id, num, doc })
+}
+
 impl Engine {
+    /// The latest committed twin number and stored document of `id`, read without a
+    /// snapshot. The two reads cannot mix two twins because twin numbers are never reused;
+    /// a delete between them reads as not found.
+    fn committed_twin_bytes(&self, id: &str) -> Result<Option<(u32, Vec<u8>)>> {
+        let Some(num) = self.db.get_cf(self.cf(CF_TWIN_IDS)?, id.as_bytes())? else {
+            return Ok(None);
+        };
+        let num = decode_u32(&num).ok_or_else(|| Error::Corruption("twin number".into()))?;
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_TWINS)?, twin_key(num))?
+            .map(|bytes| (num, bytes)))
+    }
+
+    /// The latest committed twin, without the cost of a snapshot. Writers call it under the
+    /// writer lock, where no commit can land between its reads and their batch.
+    pub(crate) fn committed_twin(&self, id: &str) -> Result<Option<Twin>> {
+        match self.committed_twin_bytes(id)? {
+            Some((num, bytes)) => decode_twin(num, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The latest committed twin as stored, for `GET /digitaltwins/{id}`: no snapshot, and
+    /// only the etag is decoded from the document.
+    pub fn twin_json(&self, id: &str) -> Result<Option<TwinJson>> {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            #[serde(rename = "$etag")]
+            etag: String,
+        }
+        let Some((num, json)) = self.committed_twin_bytes(id)? else {
+            return Ok(None);
+        };
+        let head: Head = serde_json::from_slice(&json)
+            .map_err(|e| Error::Corruption(format!("twin {num}: {e}")))?;
+        Ok(Some(TwinJson {
+            etag: head.etag,
+            json,
+        }))
+    }
+
     pub fn snapshot(&self) -> Snapshot<'_> {
         // Taken under the publish lock so the RocksDB snapshot and the in-memory state match.
         let published = self.published.read();
@@ -108,16 +160,10 @@ impl<'a> Snapshot<'a> {
     }
 
     pub fn twin_by_num(&self, num: u32) -> Result<Option<Twin>> {
-        let Some(bytes) = self.get(CF_TWINS, &twin_key(num))? else {
-            return Ok(None);
-        };
-        let doc = parse_json(&bytes, "twin")?;
-        let id = doc
-            .get("$dtId")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::Corruption(format!("twin {num} has no $dtId")))?
-            .to_string();
-        Ok(Some(Twin { id, num, doc }))
+        match self.get(CF_TWINS, &twin_key(num))? {
+            Some(bytes) => decode_twin(num, &bytes).map(Some),
+            None => Ok(None),
+        }
     }
 
     pub fn twin(&self, id: &str) -> Result<Option<Twin>> {

@@ -27,6 +27,14 @@ impl Twin {
     }
 }
 
+/// A twin's stored JSON, which is already its ADT wire form (`$etag` included), with the
+/// etag read out of it: a GET can answer with these bytes without parsing and printing them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TwinJson {
+    pub etag: String,
+    pub json: Vec<u8>,
+}
+
 pub(crate) fn model_of(doc: &Value) -> &str {
     doc.pointer("/$metadata/$model")
         .and_then(Value::as_str)

@@ -55,7 +55,6 @@ fn routing() {
     // %C3%28 is not UTF-8.
     s.get("/digitaltwins/%C3%28")
         .assert_error(400, "InvalidArgument");
-    s.get("/jobs/imports").assert_error(501, "NotImplemented");
 }
 
 #[test]

@@ -38,8 +38,7 @@ impl Engine {
         limits::check_id("twin", id)?;
         let mut commit = self.begin();
         let state = self.state();
-        let snapshot = self.snapshot();
-        let existing = snapshot.twin(id)?;
+        let existing = self.committed_twin(id)?;
         if if_none_match && existing.is_some() {
             return Err(Error::PreconditionFailed(format!(
                 "twin {id} already exists"
@@ -69,7 +68,7 @@ impl Engine {
         let num = match &existing {
             Some(t) => t.num,
             None => {
-                if snapshot.twin_count() >= self.config.max_twins {
+                if state.index.all().len() >= self.config.max_twins {
                     return Err(Error::LimitExceeded(format!(
                         "the store holds its maximum of {} twins",
                         self.config.max_twins
@@ -97,7 +96,6 @@ impl Engine {
             ),
         };
         commit.changes.push(change);
-        drop(snapshot);
         self.commit(commit)?;
         Ok(Twin {
             id: id.into(),
@@ -148,9 +146,9 @@ impl Engine {
         let ops = patch::parse(patch_doc)?;
         let mut commit = self.begin();
         let state = self.state();
-        let snapshot = self.snapshot();
-        let existing = snapshot.existing_twin(id)?;
-        drop(snapshot);
+        let existing = self
+            .committed_twin(id)?
+            .ok_or_else(|| Error::not_found(Entity::Twin, id))?;
         check_if_match(if_match, existing.etag())?;
         let model = model_for_write(&state, existing.model())?;
         if let Some(c) = component {
@@ -264,7 +262,9 @@ impl Engine {
         }
         let mut commit = self.begin();
         let state = self.state();
-        let existing = self.snapshot().existing_twin(id)?;
+        let existing = self
+            .committed_twin(id)?
+            .ok_or_else(|| Error::not_found(Entity::Twin, id))?;
         let data_schema = match component {
             None => existing.model().to_string(),
             Some(c) => state

@@ -1,24 +1,33 @@
 //! `/digitaltwins/{id}`: get, create or replace, JSON Patch, delete; and telemetry (twin and
 //! component), which is routed, never stored on the twin.
 
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 
 use super::{blocking, json_response, no_content, with_etag, Req, SMALL_BODY};
 use crate::error::ApiError;
 use twingraph_engine::Entity;
 
-/// `GET /digitaltwins/{id}` → the twin and its `ETag`.
+/// `GET /digitaltwins/{id}` → the twin and its `ETag`. The stored document is the wire form,
+/// so its bytes are sent as they are.
 pub async fn get(req: Req, id: String) -> Result<Response, ApiError> {
     let twin = blocking(&req.app, move |engine| {
         engine
-            .snapshot()
-            .twin(&id)?
+            .twin_json(&id)?
             .ok_or_else(|| ApiError::not_found(Entity::Twin, &id))
     })
     .await?;
-    let etag = twin.etag().to_string();
-    Ok(with_etag(json_response(StatusCode::OK, &twin.doc), &etag))
+    Ok(with_etag(json_bytes_response(twin.json), &twin.etag))
+}
+
+/// `200` with JSON that is already serialized.
+fn json_bytes_response(json: Vec<u8>) -> Response {
+    let mut response = (StatusCode::OK, json).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
 }
 
 /// `PUT /digitaltwins/{id}`: 200 on create *and* replace; `If-None-Match: *` → create only.
