@@ -245,9 +245,9 @@ fn request(
         }
         Op::Relate => {
             // Two different rooms: ADT refuses a relationship from a twin to itself.
-            let n = data.rooms.len() as u64;
-            let from = rng.below(n);
-            let to = (from + 1 + rng.below(n.saturating_sub(1).max(1))) % n;
+            let rooms = data.rooms.len() as u64;
+            let from = rng.below(rooms);
+            let to = (from + 1 + rng.below(rooms.saturating_sub(1).max(1))) % rooms;
             let source = data.rooms[from as usize].clone();
             let body =
                 json!({"$relationshipName": "adjacentTo", "$targetId": data.rooms[to as usize]});
