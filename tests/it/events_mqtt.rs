@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use serde_json::{json, Value};
 
-use crate::events::{from_template, PATIENCE};
+use crate::events_receiver::{from_template, PATIENCE};
 use crate::harness::*;
 
 const MOSQUITTO: &str = "/usr/sbin/mosquitto";
@@ -149,7 +149,7 @@ fn events_reach_mosquitto_in_order() {
         .collect();
     assert_eq!(ids, (4..24).map(|i| i.to_string()).collect::<Vec<_>>());
     assert_eq!(
-        crate::events::metric(&s, "twingraph_events_delivered_total{route=\"m\"}"),
+        crate::events_receiver::metric(&s, "twingraph_events_delivered_total{route=\"m\"}"),
         Some(23.0)
     );
 }

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 
 use serde_json::{json, Value};
 
-use crate::events::PATIENCE;
+use crate::events_receiver::PATIENCE;
 use crate::harness::*;
 
 /// An open feed, read one event at a time.

@@ -15,6 +15,7 @@ mod durability;
 mod event_routes;
 mod events;
 mod events_mqtt;
+mod events_receiver;
 mod events_stream;
 mod jobs;
 mod lifecycle;
