@@ -21,10 +21,17 @@ fn create_get_replace() {
     assert_eq!(twin["capacity"], 12);
     assert!(twin["thermostat"]["$metadata"].is_object());
 
+    let put_body = r.body.clone();
     let r = s.get("/digitaltwins/room-1");
     r.assert_status(200);
     assert_eq!(r.header("etag").unwrap(), etag);
     assert_eq!(r.json(), twin);
+    // GET sends the stored bytes; they are the same serialization PUT answered with.
+    assert_eq!(r.body, put_body);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("application/json"));
 
     // Replace: properties not supplied go away; the etag changes; $dtId in the body is ignored.
     let body = json!({"$dtId": "other", "$metadata": {"$model": ROOM}, "name": "Lab 2",
