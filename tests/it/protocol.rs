@@ -395,3 +395,34 @@ fn half_open_clients_are_disconnected() {
     }
     s.get("/models").assert_status(200);
 }
+
+/// Issue 4: over TLS, a client that picks HTTP/2 by ALPN and then sends nothing is
+/// disconnected after the request timeout (hyper's HTTP/2 handshake waits without one).
+/// The client is a short Python script (the standard library speaks TLS with ALPN).
+#[test]
+fn silent_tls_http2_client_is_disconnected() {
+    let s = Server::start_with(&["--tls-self-signed", "--request-timeout", "1"]);
+    let ca = s
+        .banner
+        .iter()
+        .find_map(|l| l.strip_prefix("TLS CA certificate: "))
+        .unwrap()
+        .to_string();
+    let port = s.addr.rsplit(':').next().unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/http/silent_h2_client.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(port)
+        .arg(&ca)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.trim() == "closed",
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = s.with_agent(agent(Some(&std::fs::read(&ca).unwrap())));
+    s.get("/models").assert_status(200);
+}
