@@ -6,6 +6,7 @@
 //! Invariant: equals the `adj_out`/`adj_in` column families (checked by `check_integrity`),
 //! because it is rebuilt from them at open and changed only by the batches that change them.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -18,7 +19,158 @@ pub struct Edge {
     pub other: u32,
 }
 
-type Adjacency = imbl::HashMap<u32, Arc<[Edge]>>;
+/// Edge lists up to this long are one shared slice: compact, and copying it on a change is
+/// cheap. Longer ones (hub twins: a floor with a thousand sensors) become persistent vectors,
+/// so a change costs O(log n) instead of copying every edge of the hub.
+const SMALL_LIST: usize = 64;
+
+#[derive(Debug, Clone)]
+enum EdgeList {
+    Small(Arc<[Edge]>),
+    Large(imbl::Vector<Edge>),
+}
+
+impl EdgeList {
+    fn view(&self) -> Edges<'_> {
+        match self {
+            EdgeList::Small(edges) => Edges::slice(edges),
+            EdgeList::Large(edges) => Edges {
+                repr: Repr::Tree(edges, 0, edges.len()),
+            },
+        }
+    }
+}
+
+type Adjacency = imbl::HashMap<u32, EdgeList>;
+
+/// The edges of one twin in one direction, in key order: a view into a snapshot's graph.
+#[derive(Debug, Clone, Copy)]
+pub struct Edges<'a> {
+    repr: Repr<'a>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Repr<'a> {
+    Slice(&'a [Edge]),
+    /// `[start, end)` of a persistent vector.
+    Tree(&'a imbl::Vector<Edge>, usize, usize),
+}
+
+impl<'a> Edges<'a> {
+    pub const EMPTY: Edges<'static> = Edges {
+        repr: Repr::Slice(&[]),
+    };
+
+    fn slice(edges: &'a [Edge]) -> Edges<'a> {
+        Edges {
+            repr: Repr::Slice(edges),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self.repr {
+            Repr::Slice(s) => s.len(),
+            Repr::Tree(_, start, end) => end - start,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, index: usize) -> Option<&'a Edge> {
+        match self.repr {
+            Repr::Slice(s) => s.get(index),
+            Repr::Tree(v, start, end) => {
+                if index < end - start {
+                    v.get(start + index)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// The index of the first edge for which `pred` is false (edges must be partitioned by it),
+    /// as `slice::partition_point`.
+    pub fn partition_point(&self, mut pred: impl FnMut(&Edge) -> bool) -> usize {
+        match self.repr {
+            Repr::Slice(s) => s.partition_point(pred),
+            Repr::Tree(..) => {
+                let (mut lo, mut hi) = (0, self.len());
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    match self.get(mid) {
+                        Some(edge) if pred(edge) => lo = mid + 1,
+                        _ => hi = mid,
+                    }
+                }
+                lo
+            }
+        }
+    }
+
+    /// The edges at `range` of this view (clamped to it).
+    pub fn range(&self, range: std::ops::Range<usize>) -> Edges<'a> {
+        let len = self.len();
+        let (from, to) = (
+            range.start.min(len),
+            range.end.clamp(range.start.min(len), len),
+        );
+        match self.repr {
+            Repr::Slice(s) => Edges::slice(&s[from..to]),
+            Repr::Tree(v, start, _) => Edges {
+                repr: Repr::Tree(v, start + from, start + to),
+            },
+        }
+    }
+
+    pub fn iter(&self) -> EdgeIter<'a> {
+        match self.repr {
+            Repr::Slice(s) => EdgeIter::Slice(s.iter()),
+            Repr::Tree(v, start, end) => EdgeIter::Tree(v.focus().narrow(start..end).into_iter()),
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<Edge> {
+        self.iter().cloned().collect()
+    }
+}
+
+impl PartialEq for Edges<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl<'a> IntoIterator for Edges<'a> {
+    type Item = &'a Edge;
+    type IntoIter = EdgeIter<'a>;
+    fn into_iter(self) -> EdgeIter<'a> {
+        self.iter()
+    }
+}
+
+pub enum EdgeIter<'a> {
+    Slice(std::slice::Iter<'a, Edge>),
+    Tree(imbl::vector::Iter<'a, Edge, imbl::shared_ptr::DefaultSharedPtr>),
+}
+
+impl<'a> Iterator for EdgeIter<'a> {
+    type Item = &'a Edge;
+    fn next(&mut self) -> Option<&'a Edge> {
+        match self {
+            EdgeIter::Slice(it) => it.next(),
+            EdgeIter::Tree(it) => it.next(),
+        }
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            EdgeIter::Slice(it) => it.size_hint(),
+            EdgeIter::Tree(it) => it.size_hint(),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Graph {
@@ -28,6 +180,23 @@ pub(crate) struct Graph {
     inc: Adjacency,
     /// Relationship names are few: share one allocation per name.
     names: imbl::HashMap<Arc<str>, ()>,
+}
+
+fn out_order(a: &Edge, b: &Edge) -> Ordering {
+    (&a.name, &a.id).cmp(&(&b.name, &b.id))
+}
+
+fn in_order(a: &Edge, b: &Edge) -> Ordering {
+    (a.other, &a.id).cmp(&(b.other, &b.id))
+}
+
+fn list_of(mut edges: Vec<Edge>, order: fn(&Edge, &Edge) -> Ordering) -> EdgeList {
+    edges.sort_by(order);
+    if edges.len() > SMALL_LIST {
+        EdgeList::Large(edges.into_iter().collect())
+    } else {
+        EdgeList::Small(Arc::from(edges))
+    }
 }
 
 impl Graph {
@@ -52,17 +221,11 @@ impl Graph {
         }
         graph.out = out
             .into_iter()
-            .map(|(k, mut v)| {
-                v.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
-                (k, Arc::from(v))
-            })
+            .map(|(k, v)| (k, list_of(v, out_order)))
             .collect();
         graph.inc = inc
             .into_iter()
-            .map(|(k, mut v)| {
-                v.sort_by(|a, b| (a.other, &a.id).cmp(&(b.other, &b.id)));
-                (k, Arc::from(v))
-            })
+            .map(|(k, v)| (k, list_of(v, in_order)))
             .collect();
         graph
     }
@@ -84,61 +247,87 @@ impl Graph {
             id: id.clone(),
             other: target,
         };
-        insert_sorted(&mut self.out, source, out, |a, b| {
-            (&a.name, &a.id).cmp(&(&b.name, &b.id))
-        });
+        insert_sorted(&mut self.out, source, out, out_order);
         let inc = Edge {
             name,
             id,
             other: source,
         };
-        insert_sorted(&mut self.inc, target, inc, |a, b| {
-            (a.other, &a.id).cmp(&(b.other, &b.id))
-        });
+        insert_sorted(&mut self.inc, target, inc, in_order);
     }
 
-    pub fn remove(&mut self, source: u32, id: &str, target: u32) {
-        remove_where(&mut self.out, source, |e| &*e.id == id && e.other == target);
-        remove_where(&mut self.inc, target, |e| &*e.id == id && e.other == source);
+    pub fn remove(&mut self, source: u32, name: &str, id: &str, target: u32) {
+        let probe = |other: u32| Edge {
+            name: name.into(),
+            id: id.into(),
+            other,
+        };
+        remove_sorted(&mut self.out, source, &probe(target), out_order);
+        remove_sorted(&mut self.inc, target, &probe(source), in_order);
     }
 
     /// Outgoing edges of `source`, ordered by (name, id).
-    pub fn out(&self, source: u32) -> &[Edge] {
-        self.out.get(&source).map_or(&[], |e| e)
+    pub fn out(&self, source: u32) -> Edges<'_> {
+        self.out.get(&source).map_or(Edges::EMPTY, EdgeList::view)
     }
 
     /// Incoming edges of `target`, ordered by (source, id).
-    pub fn incoming(&self, target: u32) -> &[Edge] {
-        self.inc.get(&target).map_or(&[], |e| e)
+    pub fn incoming(&self, target: u32) -> Edges<'_> {
+        self.inc.get(&target).map_or(Edges::EMPTY, EdgeList::view)
     }
 
     #[cfg(test)]
     pub fn edge_count(&self) -> usize {
-        self.out.values().map(|e| e.len()).sum()
+        self.out.values().map(|e| e.view().len()).sum()
     }
 }
 
-fn insert_sorted(
-    map: &mut Adjacency,
-    key: u32,
-    edge: Edge,
-    order: impl Fn(&Edge, &Edge) -> std::cmp::Ordering,
-) {
-    let mut edges: Vec<Edge> = map.get(&key).map(|e| e.to_vec()).unwrap_or_default();
+fn insert_sorted(map: &mut Adjacency, key: u32, edge: Edge, order: fn(&Edge, &Edge) -> Ordering) {
+    if let Some(EdgeList::Large(edges)) = map.get_mut(&key) {
+        match edges.binary_search_by(|probe| order(probe, &edge)) {
+            Ok(i) => {
+                edges.set(i, edge);
+            }
+            Err(i) => edges.insert(i, edge),
+        }
+        return;
+    }
+    let mut edges: Vec<Edge> = match map.get(&key) {
+        Some(EdgeList::Small(edges)) => edges.to_vec(),
+        _ => Vec::new(),
+    };
     match edges.binary_search_by(|probe| order(probe, &edge)) {
         Ok(i) => edges[i] = edge,
         Err(i) => edges.insert(i, edge),
     }
-    map.insert(key, Arc::from(edges));
+    map.insert(key, list_of(edges, order));
 }
 
-fn remove_where(map: &mut Adjacency, key: u32, pred: impl Fn(&Edge) -> bool) {
-    let Some(edges) = map.get(&key) else { return };
-    let kept: Vec<Edge> = edges.iter().filter(|e| !pred(e)).cloned().collect();
-    if kept.is_empty() {
+fn remove_sorted(map: &mut Adjacency, key: u32, edge: &Edge, order: fn(&Edge, &Edge) -> Ordering) {
+    let remaining = match map.get_mut(&key) {
+        None => return,
+        Some(EdgeList::Large(edges)) => {
+            if let Ok(i) = edges.binary_search_by(|probe| order(probe, edge)) {
+                edges.remove(i);
+            }
+            // Hysteresis: back to a slice well below the threshold, not at it.
+            if edges.len() > SMALL_LIST / 2 {
+                return;
+            }
+            edges.iter().cloned().collect::<Vec<_>>()
+        }
+        Some(EdgeList::Small(edges)) => {
+            let mut kept = edges.to_vec();
+            if let Ok(i) = kept.binary_search_by(|probe| order(probe, edge)) {
+                kept.remove(i);
+            }
+            kept
+        }
+    };
+    if remaining.is_empty() {
         map.remove(&key);
     } else {
-        map.insert(key, Arc::from(kept));
+        map.insert(key, EdgeList::Small(Arc::from(remaining)));
     }
 }
 
@@ -146,7 +335,7 @@ fn remove_where(map: &mut Adjacency, key: u32, pred: impl Fn(&Edge) -> bool) {
 mod tests {
     use super::*;
 
-    fn ids(edges: &[Edge]) -> Vec<(&str, &str, u32)> {
+    fn ids(edges: Edges<'_>) -> Vec<(&str, &str, u32)> {
         edges.iter().map(|e| (&*e.name, &*e.id, e.other)).collect()
     }
 
@@ -157,7 +346,7 @@ mod tests {
         g.add(1, "contains", "a", 2);
         g.add(1, "adjacent", "z", 2);
         let before = g.clone();
-        g.remove(1, "a", 2);
+        g.remove(1, "contains", "a", 2);
         g.add(4, "contains", "a", 2);
         assert_eq!(
             ids(before.out(1)),
@@ -196,5 +385,55 @@ mod tests {
             assert_eq!(bulk.incoming(k), inc.incoming(k));
         }
         assert_eq!(bulk.edge_count(), 3);
+    }
+
+    /// A hub twin crosses into the persistent-vector form and back; every version stays
+    /// intact and ordered, and views slice and search it like a slice.
+    #[test]
+    fn hub_lists_stay_ordered_across_forms() {
+        let mut g = Graph::default();
+        let mut expected = std::collections::BTreeSet::new();
+        let mut versions = Vec::new();
+        // A fixed pseudo-random order of ids, so inserts land anywhere in the list.
+        for i in 0..300u32 {
+            let id = format!("r{:04}", (i * 7919) % 300);
+            let name = if i % 3 == 0 { "a" } else { "b" };
+            g.add(1, name, &id, 100 + i);
+            expected.insert((name.to_string(), id));
+            if i % 50 == 0 {
+                versions.push((g.clone(), expected.clone()));
+            }
+        }
+        for i in (0..300u32).step_by(2) {
+            let id = format!("r{:04}", (i * 7919) % 300);
+            let name = if i % 3 == 0 { "a" } else { "b" };
+            g.remove(1, name, &id, 100 + i);
+            expected.remove(&(name.to_string(), id));
+            versions.push((g.clone(), expected.clone()));
+        }
+        for (graph, want) in &versions {
+            let got: Vec<(String, String)> = graph
+                .out(1)
+                .iter()
+                .map(|e| (e.name.to_string(), e.id.to_string()))
+                .collect();
+            assert_eq!(got, want.iter().cloned().collect::<Vec<_>>());
+            let edges = graph.out(1);
+            let b = edges.partition_point(|e| &*e.name < "b");
+            assert!(edges.range(0..b).iter().all(|e| &*e.name == "a"));
+            assert!(edges.range(b..edges.len()).iter().all(|e| &*e.name == "b"));
+            assert_eq!(edges.range(b..usize::MAX).len(), edges.len() - b);
+        }
+        // Each target saw one incoming edge; the removed ones are gone.
+        assert_eq!(g.incoming(100).len(), 0);
+        assert_eq!(ids(g.incoming(101)).len(), 1);
+        assert_eq!(g.edge_count(), 150);
+        // Large lists equal their slice-built twins.
+        let rebuilt = Graph::from_edges(
+            g.out(1)
+                .iter()
+                .map(|e| (1, e.name.to_string(), e.id.to_string(), e.other)),
+        );
+        assert_eq!(rebuilt.out(1), g.out(1));
     }
 }

@@ -29,7 +29,7 @@ pub use check::IntegrityReport;
 pub use db::{Engine, EngineConfig};
 pub use delivery::{DeadLetter, RouteCursor};
 pub use error::{Entity, Error, Invalid, Result};
-pub use graph::Edge;
+pub use graph::{Edge, EdgeIter, Edges};
 pub use relationship::Relationship;
 pub use snapshot::Snapshot;
 pub use twin::{Twin, TwinJson};

@@ -11,7 +11,7 @@ use crate::cdc::Change;
 use crate::db::{Engine, State};
 use crate::dtdl::{Catalog, StoredModel};
 use crate::error::{Entity, Error, Result};
-use crate::graph::Edge;
+use crate::graph::Edges;
 use crate::keys::*;
 use crate::relationship::Relationship;
 use crate::twin::{Twin, TwinJson};
@@ -256,20 +256,20 @@ impl<'a> Snapshot<'a> {
 
     /// Outgoing edges of `source` (optionally only those named `name`), ordered by
     /// (name, id), from the in-memory graph: what traversal needs, without reading bodies.
-    pub fn out_edges(&self, source: u32, name: Option<&str>) -> &[Edge] {
+    pub fn out_edges(&self, source: u32, name: Option<&str>) -> Edges<'_> {
         let edges = self.state.graph.out(source);
         match name {
             None => edges,
             Some(name) => {
                 let start = edges.partition_point(|e| &*e.name < name);
-                let end = start + edges[start..].partition_point(|e| &*e.name == name);
-                &edges[start..end]
+                let end = edges.partition_point(|e| &*e.name <= name);
+                edges.range(start..end)
             }
         }
     }
 
     /// Incoming edges of `target` (`other` is the source), ordered by (source, id).
-    pub fn in_edges(&self, target: u32) -> &[Edge] {
+    pub fn in_edges(&self, target: u32) -> Edges<'_> {
         self.state.graph.incoming(target)
     }
 

@@ -115,7 +115,7 @@ impl Engine {
                 commit
                     .state_mut(&state)
                     .graph
-                    .remove(source, &rel.id, target);
+                    .remove(source, &rel.name, &rel.id, target);
             }
             commit.changes.push(Change::new(
                 ChangeKind::RelationshipDelete,

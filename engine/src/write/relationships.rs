@@ -217,7 +217,7 @@ impl Engine {
             commit
                 .state_mut(state)
                 .graph
-                .remove(source, &rel.id, target);
+                .remove(source, &rel.name, &rel.id, target);
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use twingraph_engine::{Edge, Snapshot};
+use twingraph_engine::{Edge, Edges, Snapshot};
 
 use crate::plan::{Direction, Hops, Step};
 
@@ -51,8 +51,16 @@ fn neighbours<'s>(
 ) -> impl Iterator<Item = RelRef> + 's {
     let out = matches!(step.direction, Direction::Out | Direction::Both);
     let inc = matches!(step.direction, Direction::In | Direction::Both);
-    let outgoing: &[Edge] = if out { snap.out_edges(twin, None) } else { &[] };
-    let incoming: &[Edge] = if inc { snap.in_edges(twin) } else { &[] };
+    let outgoing = if out {
+        snap.out_edges(twin, None)
+    } else {
+        Edges::EMPTY
+    };
+    let incoming = if inc {
+        snap.in_edges(twin)
+    } else {
+        Edges::EMPTY
+    };
     let outgoing = outgoing
         .iter()
         .filter(|e| name_allowed(step, e))

@@ -109,7 +109,8 @@ pub async fn list(req: Req, source: String) -> Result<Response, ApiError> {
             }
             None => 0,
         };
-        let mut edges: Vec<(String, String)> = all[start..]
+        let mut edges: Vec<(String, String)> = all
+            .range(start..all.len())
             .iter()
             .take(size + 1)
             .map(|e| (e.name.to_string(), e.id.to_string()))
@@ -180,7 +181,8 @@ pub async fn incoming(req: Req, target: String) -> Result<Response, ApiError> {
             }
             None => 0,
         };
-        let mut edges: Vec<(u32, String, String)> = all[start..]
+        let mut edges: Vec<(u32, String, String)> = all
+            .range(start..all.len())
             .iter()
             .take(size + 1)
             .map(|e| (e.other, e.id.to_string(), e.name.to_string()))
