@@ -119,6 +119,24 @@ impl PreparedQuery {
         self.page(snapshot, max_items, None, options)
     }
 
+    /// The page after the one that returned `token`, for a caller that kept this prepared
+    /// query: as [`next_page`], without parsing and planning the text again.
+    pub fn resume(
+        &self,
+        snapshot: &Snapshot<'_>,
+        token: &str,
+        max_items: usize,
+        options: &QueryOptions,
+    ) -> Result<Page, Error> {
+        let resume = exec::decode(token)?;
+        if resume.text != self.text || resume.cypher_hops != self.cypher_hops {
+            return Err(Error::BadContinuation(
+                "the token belongs to another query".into(),
+            ));
+        }
+        self.page(snapshot, max_items, Some(&resume.cursor), options)
+    }
+
     fn page(
         &self,
         snapshot: &Snapshot<'_>,

@@ -40,7 +40,7 @@ pub(crate) fn encode(resume: &Resume) -> String {
         .keys
         .iter()
         .map(|k| match &k.rel {
-            Some((source, id)) => json!([k.twin, source, id]),
+            Some((source, id)) => json!([k.twin, source, &**id]),
             None => json!([k.twin]),
         })
         .collect();
@@ -86,7 +86,7 @@ pub(crate) fn decode(token: &str) -> Result<Resume, Error> {
                 (None, None) => None,
                 (Some(s), Some(id)) => {
                     let source = s.as_u64().and_then(|n| u32::try_from(n).ok());
-                    let id = id.as_str().map(str::to_string);
+                    let id = id.as_str().map(std::sync::Arc::<str>::from);
                     Some((
                         source.ok_or_else(|| bad("bad position"))?,
                         id.ok_or_else(|| bad("bad position"))?,

@@ -42,6 +42,14 @@ impl Row {
         }
     }
 
+    /// Moves the document bound to `var` out of the row (the slot reloads it if read again).
+    pub(crate) fn take_doc(&mut self, plan: &Plan, var: usize) -> Option<Value> {
+        match plan.vars.get(var)?.step {
+            Some(step) => self.rels.get_mut(step)?.as_mut()?.doc.take(),
+            None => self.twins.get_mut(var)?.as_mut()?.doc.take(),
+        }
+    }
+
     pub(crate) fn term<'r>(&'r self, plan: &Plan, term: &'r Term) -> Option<&'r Value> {
         match term {
             Term::Const(v) => Some(v),

@@ -93,14 +93,17 @@ pub(crate) fn run(
     let mut last_keys = Vec::new();
     let mut more = false;
     let page = max_items.max(1);
-    exec.walk(cursor, &mut |exec, keys| {
+    exec.walk(cursor, &mut |exec, levels| {
         if rows.len() == page {
             // One row beyond the page proves there is a next page; it is not returned.
             more = true;
             return Ok(Flow::Stop);
         }
         rows.push(exec.output()?);
-        last_keys = keys.to_vec();
+        // Only the page's last row can become the cursor.
+        if rows.len() == page {
+            last_keys = levels.iter().filter_map(|l| l.current.clone()).collect();
+        }
         let reached = limit.is_some_and(|l| rows.len() as u64 >= l);
         Ok(if reached { Flow::Stop } else { Flow::Continue })
     })?;
@@ -120,8 +123,9 @@ enum Flow {
     Stop,
 }
 
-/// Called with each row found by `Executor::walk`, and the keys of its candidates.
-type Emit<'f, 'a, 's> = dyn FnMut(&mut Executor<'a, 's>, &[Key]) -> Result<Flow, Error> + 'f;
+/// Called with each row found by `Executor::walk`, and the levels whose current candidates
+/// make it (their keys are the row's position).
+type Emit<'f, 'a, 's> = dyn FnMut(&mut Executor<'a, 's>, &[Level]) -> Result<Flow, Error> + 'f;
 
 /// The candidates of one level, in key order.
 enum Candidates {
@@ -174,6 +178,9 @@ struct Executor<'a, 's> {
     /// `reads[level]`: variables whose documents the filters of that level read.
     reads: Vec<Vec<usize>>,
     output_reads: Vec<usize>,
+    /// Per output item (one for `SELECT *`): the whole document of a variable that the next
+    /// candidate rebinds anyway, so it is moved into the row instead of cloned.
+    movable: Vec<bool>,
     work: Work,
 }
 
@@ -205,6 +212,7 @@ impl<'a, 's> Executor<'a, 's> {
             }
             Output::Count => Vec::new(),
         };
+        let movable = movable_outputs(plan);
         Executor {
             snap,
             plan,
@@ -216,6 +224,7 @@ impl<'a, 's> Executor<'a, 's> {
             sets: Sets::default(),
             reads,
             output_reads,
+            movable,
             work: Work::default(),
         }
     }
@@ -266,9 +275,8 @@ impl<'a, 's> Executor<'a, 's> {
                 continue;
             }
             if depth == last {
-                let keys: Vec<Key> = levels.iter().filter_map(|l| l.current.clone()).collect();
                 emitted += 1;
-                if let Flow::Stop = emit(self, &keys)? {
+                if let Flow::Stop = emit(self, &levels)? {
                     break;
                 }
                 continue;
@@ -392,24 +400,66 @@ impl<'a, 's> Executor<'a, 's> {
         let loaded = self.load(&reads);
         self.output_reads = reads;
         loaded?;
-        Ok(match &self.plan.output {
-            Output::Document(var) => self
-                .row
-                .doc(self.plan, *var)
-                .cloned()
-                .unwrap_or(Value::Null),
+        let plan = self.plan;
+        Ok(match &plan.output {
+            Output::Document(var) if self.movable[0] => {
+                self.row.take_doc(plan, *var).unwrap_or(Value::Null)
+            }
+            Output::Document(var) => self.row.doc(plan, *var).cloned().unwrap_or(Value::Null),
             Output::Items(items) => {
                 let mut object = Map::new();
-                for (name, term) in items {
+                for (i, (name, term)) in items.iter().enumerate() {
+                    let value = match term {
+                        Term::Prop { var, .. } if self.movable[i] => self.row.take_doc(plan, *var),
+                        term => self.row.term(plan, term).cloned(),
+                    };
                     // Missing properties are omitted, never null.
-                    if let Some(value) = self.row.term(self.plan, term) {
-                        object.insert(name.clone(), value.clone());
+                    if let Some(value) = value {
+                        object.insert(name.clone(), value);
                     }
                 }
                 Value::Object(object)
             }
             Output::Count => Value::Null,
         })
+    }
+}
+
+/// Which output items may move their document out of the row: a whole document (`SELECT *`,
+/// `SELECT R`) of a variable bound at the deepest level, which no other output item reads.
+/// Invariant: after a row is emitted the walk binds the next candidate of the deepest level
+/// (or leaves it), so nothing reads that variable's document again.
+fn movable_outputs(plan: &Plan) -> Vec<bool> {
+    let deepest = plan.steps.len();
+    let level = |var: usize| -> usize {
+        if var == plan.root.var {
+            return 0;
+        }
+        match plan.vars.get(var).and_then(|v| v.step) {
+            Some(step) => step + 1,
+            None => plan
+                .steps
+                .iter()
+                .position(|s| s.to == var)
+                .map_or(usize::MAX, |i| i + 1),
+        }
+    };
+    match &plan.output {
+        Output::Document(var) => vec![level(*var) == deepest],
+        Output::Items(items) => items
+            .iter()
+            .map(|(_, term)| match term {
+                Term::Prop { var, path } if path.is_empty() && level(*var) == deepest => {
+                    let readers = items
+                        .iter()
+                        .filter(|(_, t)| matches!(t, Term::Prop { var: v, .. } if v == var))
+                        .count();
+                    readers == 1
+                }
+                _ => false,
+            })
+            .collect(),
+        Output::Count => Vec::new(),
     }
 }
 

@@ -398,6 +398,10 @@ fn paging_resumes_exactly_where_the_last_page_stopped() {
             "SELECT * FROM RELATIONSHIPS",
             "SELECT a, b FROM DIGITALTWINS MATCH (a)-[]-(b)-[]-(c) WHERE a.$dtId IN ['room1', 'floor1']",
             "SELECT TOP(5) T FROM DIGITALTWINS T",
+            // Documents moved out of the row (R) next to ones that must stay (F, and R when
+            // another item reads it too).
+            "SELECT F, R FROM DIGITALTWINS F JOIN R RELATED F.contains WHERE F.$dtId IN ['building', 'floor1', 'floor2']",
+            "SELECT R, R.name FROM DIGITALTWINS F JOIN R RELATED F.contains WHERE F.$dtId IN ['floor1', 'floor2']",
         ] {
             let (whole, pages) = all_pages(e, text, 1000);
             assert_eq!(pages.len(), 1);
@@ -409,6 +413,28 @@ fn paging_resumes_exactly_where_the_last_page_stopped() {
                 assert!(pages.last().is_some_and(|p| p.continuation.is_none()));
             }
         }
+    });
+}
+
+#[test]
+fn a_kept_prepared_query_resumes_its_own_tokens_only() {
+    with_building(|e| {
+        let snap = e.snapshot();
+        let options = QueryOptions::default();
+        let text = "SELECT * FROM DIGITALTWINS";
+        let prepared = prepare(text, &options).expect("prepare");
+        let first = prepared.first_page(&snap, 3, &options).expect("first");
+        let token = first.continuation.clone().expect("token");
+        let resumed = prepared.resume(&snap, &token, 3, &options).expect("resume");
+        assert_eq!(
+            resumed,
+            next_page(&snap, &token, 3, &options).expect("next")
+        );
+        let other = prepare("SELECT T FROM DIGITALTWINS T", &options).expect("prepare");
+        let err = other
+            .resume(&snap, &token, 3, &options)
+            .expect_err("foreign token");
+        assert!(matches!(err, Error::BadContinuation(_)), "{err}");
     });
 }
 

@@ -27,14 +27,19 @@ pub(crate) struct RelRef {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Key {
     pub twin: u32,
-    pub rel: Option<(u32, String)>,
+    pub rel: Option<(u32, Arc<str>)>,
 }
 
 impl Cand {
+    /// The key's fields, borrowed: sorting and deduplicating without cloning ids.
+    fn key_ref(&self) -> (u32, Option<(u32, &str)>) {
+        (self.twin, self.rel.as_ref().map(|r| (r.source, &*r.id)))
+    }
+
     pub(crate) fn key(&self) -> Key {
         Key {
             twin: self.twin,
-            rel: self.rel.as_ref().map(|r| (r.source, r.id.to_string())),
+            rel: self.rel.as_ref().map(|r| (r.source, r.id.clone())),
         }
     }
 }
@@ -103,9 +108,9 @@ pub(crate) fn expand(snap: &Snapshot<'_>, step: &Step, from: u32, edges: &mut u6
             .map(|(twin, _)| Cand { twin, rel: None })
             .collect(),
     };
-    cands.sort_by_cached_key(Cand::key);
+    cands.sort_unstable_by(|a, b| a.key_ref().cmp(&b.key_ref()));
     // A relationship is listed once even when both directions are followed.
-    cands.dedup_by(|a, b| a.key() == b.key());
+    cands.dedup_by(|a, b| a.key_ref() == b.key_ref());
     cands
 }
 
