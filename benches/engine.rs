@@ -81,8 +81,32 @@ fn single_ops(c: &mut Criterion) {
                 .expect("patch");
         })
     });
-    let mut r = 0u64;
+    // The usual case: relationships spread over many rooms, each with a few edges.
+    let (twins, _) = building::graph(10_000, 42);
+    let rooms: Vec<&str> = twins
+        .iter()
+        .filter(|t| t.body["$metadata"]["$model"] == "dtmi:bench:Room;1")
+        .map(|t| t.id.as_str())
+        .collect();
+    let mut k = 0usize;
     group.bench_function("create_relationship", |b| {
+        b.iter(|| {
+            k += 1;
+            let (from, to) = (rooms[k % rooms.len()], rooms[(k + 1) % rooms.len()]);
+            engine
+                .put_relationship(
+                    from,
+                    &format!("y{k}"),
+                    &json!({"$targetId": to, "$relationshipName": "adjacentTo"}),
+                    false,
+                )
+                .expect("relationship");
+        })
+    });
+    // A hub: every new relationship has the same source and target, whose edge lists grow
+    // to thousands.
+    let mut r = 0u64;
+    group.bench_function("create_relationship_hub", |b| {
         b.iter(|| {
             r += 1;
             engine
