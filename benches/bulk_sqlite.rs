@@ -10,6 +10,26 @@ use std::time::Instant;
 use serde_json::Value;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo test --all-targets` runs this without `--bench` (and maybe with a test filter):
+    // a smoke run on the small generated fixture.
+    if !std::env::args().any(|a| a == "--bench") {
+        let dir = std::env::temp_dir().join(format!("bulk_sqlite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/bulk/generated.ndjson"
+        );
+        let loaded = load(file, &dir.join("peer.sqlite").to_string_lossy());
+        std::fs::remove_dir_all(&dir)?;
+        let (models, twins, rels) = loaded?;
+        if models == 0 || twins == 0 || rels == 0 {
+            return Err(format!(
+                "smoke load found {models} models, {twins} twins, {rels} relationships"
+            )
+            .into());
+        }
+        return Ok(());
+    }
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
@@ -17,8 +37,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (Some(file), Some(db)) = (args.first(), args.get(1)) else {
         return Err("usage: bulk_sqlite FILE DB".into());
     };
-    let _ = std::fs::remove_file(db);
     let start = Instant::now();
+    let (models, twins, rels) = load(file, db)?;
+    let secs = start.elapsed().as_secs_f64();
+    let items = models + twins + rels;
+    println!(
+        "{}",
+        serde_json::json!({"models": models, "twins": twins, "relationships": rels,
+            "seconds": secs, "items_per_second": items as f64 / secs})
+    );
+    Ok(())
+}
+
+/// Loads `file` into a new SQLite database at `db`; returns (models, twins, relationships).
+fn load(file: &str, db: &str) -> Result<(u64, u64, u64), Box<dyn std::error::Error>> {
+    let _ = std::fs::remove_file(db);
     let mut conn = rusqlite::Connection::open(db)?;
     conn.execute_batch(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
@@ -75,12 +108,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     tx.commit()?;
-    let secs = start.elapsed().as_secs_f64();
-    let items = models + twins + rels;
-    println!(
-        "{}",
-        serde_json::json!({"models": models, "twins": twins, "relationships": rels,
-            "seconds": secs, "items_per_second": items as f64 / secs})
-    );
-    Ok(())
+    Ok((models, twins, rels))
 }

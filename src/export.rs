@@ -1,6 +1,7 @@
 //! `twingraph export --data-dir DIR [FILE]`: writes the whole store (one snapshot) in the
 //! bulk format, to FILE or standard output. Importing the output into an empty store and
-//! exporting again gives the same bytes.
+//! exporting again gives the same bytes. Opens the store read-only (`export_store`), without
+//! building the in-memory graph a server needs.
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use twingraph_engine::{Engine, EngineConfig};
+use twingraph_engine::bulk::export_store;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,16 +24,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !args.data_dir.is_dir() {
         bail!("no store at {}", args.data_dir.display());
     }
-    let config = EngineConfig {
-        sync_writes: false,
-        ..EngineConfig::default()
-    };
-    let engine = Engine::open(&args.data_dir, config).with_context(|| {
-        format!(
-            "opening the store at {} (is a server running on it?)",
-            args.data_dir.display()
-        )
-    })?;
     let start = Instant::now();
     let out: Box<dyn Write> = match &args.file {
         Some(path) => Box::new(
@@ -41,12 +32,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => Box::new(std::io::stdout().lock()),
     };
     let out = BufWriter::with_capacity(1 << 20, out);
-    let total = engine.snapshot().twin_count();
-    let mut bar = crate::import::Bar::new("exporting", total);
-    let done = engine.export(out, &mut |p| {
-        // Twins are the only total known up front; relationships show as items.
+    // The bar's total is RocksDB's estimate of the twins and relationships.
+    let mut bar = crate::import::Bar::new("exporting", 0);
+    let done = export_store(&args.data_dir, out, &mut |p| {
+        bar.set_total(p.estimated_items);
         bar.show(&twingraph_engine::bulk::Progress {
-            bytes: p.twins,
+            bytes: p.twins + p.relationships,
             models: p.models,
             twins: p.twins,
             relationships: p.relationships,

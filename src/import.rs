@@ -1,9 +1,12 @@
 //! `twingraph import --data-dir DIR FILE [--continue-on-error]`: loads a bulk file into a
 //! store no server has open.
 //!
-//! All or nothing by default: a first pass checks every line (against the store and the rest
-//! of the file) and writes nothing; only when no line is refused does the second pass write.
-//! With `--continue-on-error` there is one pass that keeps the good lines. Refused lines are
+//! All or nothing by default. Into a store without twins this is one pass
+//! (`Engine::bulk_load`: nothing is written unless every line is accepted; when one is
+//! refused, a check pass lists them all). Into a store with twins, a first pass checks every
+//! line (against the store and the rest of the file) and writes nothing; only when no line is
+//! refused does the second pass write. With `--continue-on-error` there is one pass that
+//! keeps the good lines. Refused lines are
 //! printed (`line N: reason`) and written to a report, one JSON object per line.
 //! Exit code 0 on success (also with --continue-on-error and refused lines), 1 when the
 //! file was refused, 2 on other errors.
@@ -46,7 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         sync_writes: false,
         ..EngineConfig::default()
     };
-    let engine = Engine::open(&args.data_dir, config).with_context(|| {
+    let engine = Engine::open(&args.data_dir, config.clone()).with_context(|| {
         format!(
             "opening the store at {} (is a server running on it?)",
             args.data_dir.display()
@@ -62,6 +65,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         name.push(".errors.ndjson");
         PathBuf::from(name)
     });
+    if !args.continue_on_error && engine.can_bulk_load()? {
+        // A store without twins: one pass that writes nothing unless every line is accepted.
+        let input = open(&args.file)?;
+        let mut bar = Bar::new("importing", size);
+        let report = engine.bulk_load(input, &options, &mut |p| {
+            bar.show(p);
+            true
+        });
+        bar.finish();
+        let report = report?;
+        if report.progress.errors > 0 {
+            // Nothing was written; list every refused line, not only the first.
+            let engine = Engine::open(&args.data_dir, config)?;
+            options.mode = Mode::Check;
+            let checked = pass(&engine, &args.file, size, &options, "checking")?;
+            refused(&checked, &report_path)?;
+            eprintln!(
+                "nothing imported: {} line(s) refused (use --continue-on-error to import the rest)",
+                checked.progress.errors
+            );
+            return Ok(ExitCode::from(1));
+        }
+        done(&report, start.elapsed());
+        return Ok(ExitCode::SUCCESS);
+    }
     if !args.continue_on_error {
         options.mode = Mode::Check;
         let checked = pass(&engine, &args.file, size, &options, "checking")?;
@@ -76,17 +104,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         options.mode = Mode::Write;
     }
     let report = pass(&engine, &args.file, size, &options, "importing")?;
-    let elapsed = start.elapsed();
+    done(&report, start.elapsed());
     let p = report.progress;
-    let items = p.models + p.twins + p.relationships;
-    println!(
-        "imported {} models, {} twins, {} relationships in {:.1} s ({:.0} items/s)",
-        p.models,
-        p.twins,
-        p.relationships,
-        elapsed.as_secs_f64(),
-        items as f64 / elapsed.as_secs_f64().max(1e-9)
-    );
     if p.errors > 0 {
         refused(&report, &report_path)?;
         if let Some(line) = report.stopped_at {
@@ -98,6 +117,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn done(report: &ImportReport, elapsed: Duration) {
+    let p = report.progress;
+    let items = p.models + p.twins + p.relationships;
+    println!(
+        "imported {} models, {} twins, {} relationships in {:.1} s ({:.0} items/s)",
+        p.models,
+        p.twins,
+        p.relationships,
+        elapsed.as_secs_f64(),
+        items as f64 / elapsed.as_secs_f64().max(1e-9)
+    );
+}
+
+fn open(file: &Path) -> anyhow::Result<BufReader<File>> {
+    Ok(BufReader::with_capacity(
+        1 << 20,
+        File::open(file).with_context(|| format!("opening {}", file.display()))?,
+    ))
+}
+
 fn pass(
     engine: &Engine,
     file: &Path,
@@ -105,10 +144,7 @@ fn pass(
     options: &ImportOptions,
     verb: &str,
 ) -> anyhow::Result<ImportReport> {
-    let input = BufReader::with_capacity(
-        1 << 20,
-        File::open(file).with_context(|| format!("opening {}", file.display()))?,
-    );
+    let input = open(file)?;
     let mut bar = Bar::new(verb, size);
     let report = engine.import(input, options, &mut |p| {
         bar.show(p);
@@ -171,6 +207,10 @@ impl Bar {
             terminal: std::io::stderr().is_terminal(),
             drawn: false,
         }
+    }
+
+    pub fn set_total(&mut self, total: u64) {
+        self.total = total;
     }
 
     pub fn show(&mut self, p: &Progress) {

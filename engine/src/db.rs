@@ -107,14 +107,9 @@ impl Engine {
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         options.set_max_background_jobs(2);
-        let mut table = BlockBasedOptions::default();
-        table.set_bloom_filter(10.0, false);
-        let cfs = ALL_CFS.iter().map(|name| {
-            let mut cf = Options::default();
-            cf.set_block_based_table_factory(&table);
-            cf.set_compression_type(rocksdb::DBCompressionType::Lz4);
-            ColumnFamilyDescriptor::new(*name, cf)
-        });
+        let cfs = ALL_CFS
+            .iter()
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options()));
         let db = DB::open_cf_descriptors(&options, path, cfs)?;
         let mut engine = Engine {
             db,
@@ -131,6 +126,7 @@ impl Engine {
             on_durable: RwLock::new(Vec::new()),
         };
         engine.check_format()?;
+        engine.recover_bulk_load()?;
         engine.load()?;
         Ok(engine)
     }
@@ -330,6 +326,16 @@ impl Engine {
         // writer's validation and WAL write.
         self.written_seq.load(Ordering::SeqCst) + 1
     }
+}
+
+/// Options of every column family; also those of the SST files a bulk load ingests.
+pub(crate) fn cf_options() -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_bloom_filter(10.0, false);
+    let mut cf = Options::default();
+    cf.set_block_based_table_factory(&table);
+    cf.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    cf
 }
 
 pub(crate) fn build_catalog(models: &BTreeMap<String, StoredModel>) -> Result<Catalog> {

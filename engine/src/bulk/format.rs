@@ -255,6 +255,12 @@ impl<W: Write> Writer<W> {
         self.out.write_all(b"\n")
     }
 
+    /// Writes lines already encoded, each ending with a newline.
+    pub fn write_lines(&mut self, section: Section, lines: &[u8]) -> std::io::Result<()> {
+        self.enter(section)?;
+        self.out.write_all(lines)
+    }
+
     fn enter(&mut self, section: Section) -> std::io::Result<()> {
         for s in [
             Section::Header,

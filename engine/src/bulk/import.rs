@@ -54,6 +54,8 @@ pub struct ImportOptions {
     pub resume_after_line: u64,
     /// Errors kept in the report; more are only counted.
     pub max_errors: usize,
+    /// `bulk_load` only: divides the memory budget of its sorted runs (more, smaller files).
+    pub run_divisor: usize,
 }
 
 impl Default for ImportOptions {
@@ -66,6 +68,7 @@ impl Default for ImportOptions {
             job: None,
             resume_after_line: 0,
             max_errors: 1000,
+            run_divisor: 1,
         }
     }
 }
@@ -99,13 +102,16 @@ pub struct ImportReport {
 }
 
 impl ImportReport {
-    fn refuse(&mut self, error: LineError, max: usize) {
+    pub(super) fn refuse(&mut self, error: LineError, max: usize) {
         self.progress.errors += 1;
         if self.errors.len() < max {
             self.errors.push(error);
         }
     }
 }
+
+/// The Models section's documents (with their lines) and the first data line.
+pub(super) type Front = (Vec<(u64, Value)>, Option<Line>);
 
 /// A chunk of lines on its way through the pipeline.
 /// (chunk number, lines, bytes of the file read once it was cut)
@@ -124,6 +130,39 @@ impl Engine {
     ) -> Result<ImportReport> {
         let mut reader = Reader::new(input);
         let mut report = ImportReport::default();
+        let (models, first_data) = self.read_front(&mut reader, options, &mut report)?;
+        let stop_early =
+            options.mode == Mode::Write && !options.continue_on_error && report.progress.errors > 0;
+        if stop_early {
+            report.stopped_at = report.errors.first().map(|e| e.line);
+            return Ok(report);
+        }
+        let state = self.import_models(models, options, &mut report)?;
+        if options.mode == Mode::Write && !options.continue_on_error && report.progress.errors > 0 {
+            report.stopped_at = report.errors.first().map(|e| e.line);
+            return Ok(report);
+        }
+        if !observe(&report.progress) {
+            report.cancelled = true;
+            return Ok(report);
+        }
+        if let Some(first) = first_data {
+            self.import_data(reader, first, state, options, &mut report, observe)?;
+        }
+        if options.mode == Mode::Write {
+            // The WAL may not be synced per chunk (`sync_writes` off for a CLI import).
+            self.db.flush_wal(true)?;
+        }
+        Ok(report)
+    }
+
+    /// Reads the Header and Models sections, up to the first Twins or Relationships line.
+    pub(super) fn read_front<R: BufRead>(
+        &self,
+        reader: &mut Reader<R>,
+        options: &ImportOptions,
+        report: &mut ImportReport,
+    ) -> Result<Front> {
         let mut models: Vec<(u64, Value)> = Vec::new();
         // Header and Models: read on this thread up to the first Twins or Relationships line.
         let first_data = loop {
@@ -187,35 +226,13 @@ impl Engine {
             }
         };
         report.progress.bytes = reader.bytes_read();
-        let stop_early =
-            options.mode == Mode::Write && !options.continue_on_error && report.progress.errors > 0;
-        if stop_early {
-            report.stopped_at = report.errors.first().map(|e| e.line);
-            return Ok(report);
-        }
-        let state = self.import_models(models, options, &mut report)?;
-        if options.mode == Mode::Write && !options.continue_on_error && report.progress.errors > 0 {
-            report.stopped_at = report.errors.first().map(|e| e.line);
-            return Ok(report);
-        }
-        if !observe(&report.progress) {
-            report.cancelled = true;
-            return Ok(report);
-        }
-        if let Some(first) = first_data {
-            self.import_data(reader, first, state, options, &mut report, observe)?;
-        }
-        if options.mode == Mode::Write {
-            // The WAL may not be synced per chunk (`sync_writes` off for a CLI import).
-            self.db.flush_wal(true)?;
-        }
-        Ok(report)
+        Ok((models, first_data))
     }
 
     /// Validates the Models section as one model set (models may reference each other in any
     /// order) and, when writing, stores it in one batch. Returns the state twins are checked
     /// against: the store's models plus the file's.
-    fn import_models(
+    pub(super) fn import_models(
         &self,
         mut models: Vec<(u64, Value)>,
         options: &ImportOptions,

@@ -19,17 +19,20 @@
 
 mod apply;
 mod delete;
+mod encode;
 mod export;
 pub mod format;
 mod import;
+mod load;
 mod prepare;
+mod sst;
 
 use rocksdb::{Direction, IteratorMode, WriteOptions};
 use serde_json::Value;
 
 pub use apply::Counts;
 pub use delete::DeleteProgress;
-pub use export::{relationship_line, twin_line, ExportProgress};
+pub use export::{export_store, relationship_line, twin_line, ExportProgress};
 pub use format::{LineError, Section};
 pub use import::{ImportOptions, ImportReport, Mode, Progress, MAX_MODELS_PER_IMPORT};
 

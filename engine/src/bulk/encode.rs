@@ -1,0 +1,744 @@
+//! The worker half of the offline bulk load (`load.rs`): a data line straight to the bytes
+//! the store keeps, without building the document as a `Value` and printing it again.
+//!
+//! The fast path takes only the common shape (a twin of a model without components whose
+//! `$metadata` holds just `$model`; a relationship without `$sourceId` or other system
+//! fields; no repeated keys; every check passing). Anything else goes through `prepare`,
+//! the path server jobs use. Invariant: for a line the fast path accepts, it produces the
+//! very bytes `prepare` + `serde_json::to_vec` would (tests compare them); a line it would
+//! refuse is always handed to `prepare`, so refusals carry the per-operation reasons.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::format::{Line, LineError, Section};
+use super::prepare::{prepare, Context, Prepared};
+use crate::cdc::ChangeKind;
+use crate::dtdl::FlatModel;
+use crate::limits;
+
+/// A line ready for the applying thread: ids to check, the stored document to write.
+pub(crate) enum Staged {
+    Twin {
+        line: u64,
+        id: String,
+        model: Arc<FlatModel>,
+        doc: Vec<u8>,
+    },
+    Relationship {
+        line: u64,
+        source: String,
+        id: String,
+        target: String,
+        name: String,
+        /// Properties, checked once the source's model is known; `None` when there are none.
+        props: Option<Value>,
+        doc: Vec<u8>,
+    },
+    Failed(LineError),
+}
+
+/// Per-worker state: a cheap etag generator and reusable buffers.
+pub(crate) struct Encoder {
+    etags: Etags,
+    props: Vec<(String, Value)>,
+}
+
+impl Encoder {
+    pub fn new() -> Encoder {
+        Encoder {
+            etags: Etags::new(),
+            props: Vec::new(),
+        }
+    }
+
+    pub fn stage(&mut self, line: &Line, ctx: &Context, now: &str) -> Staged {
+        let fast = match line.section {
+            Section::Twins => self.twin(line, ctx, now),
+            Section::Relationships => self.relationship(line),
+            Section::Header | Section::Models => None,
+        };
+        match fast {
+            Some(staged) => staged,
+            None => from_prepared(prepare(line, ctx, now), ctx),
+        }
+    }
+
+    fn twin(&mut self, line: &Line, ctx: &Context, now: &str) -> Option<Staged> {
+        self.props.clear();
+        let mut seed = Fields {
+            props: &mut self.props,
+            id: None,
+            model: None,
+            unusual: false,
+        };
+        let mut de = serde_json::Deserializer::from_str(&line.text);
+        (&mut seed).deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        let (Some(id), Some(model_id)) = (seed.id.take(), seed.model.take()) else {
+            return None;
+        };
+        if seed.unusual || model_id.is_empty() || repeats(&self.props) {
+            return None;
+        }
+        limits::check_id("twin", &id).ok()?;
+        let model = ctx.catalog.get(&model_id)?;
+        if !model.components.is_empty()
+            || ctx
+                .models
+                .get(model_id.as_ref())
+                .is_some_and(|m| m.decommissioned)
+        {
+            return None;
+        }
+        for (key, value) in &self.props {
+            let schema = model.properties.get(key)?;
+            schema.check(value).ok()?;
+            limits::check_strings(value, "").ok()?;
+        }
+        // The document `twin::build` makes: `$dtId`, `$etag`, properties in body order, then
+        // `$metadata` with `$model`, `$lastUpdateTime` and one entry per property.
+        let mut doc = Vec::with_capacity(line.text.len() + 64 + 48 * self.props.len());
+        doc.extend_from_slice(b"{\"$dtId\":");
+        json_str(&mut doc, &id);
+        doc.extend_from_slice(b",\"$etag\":");
+        json_str(&mut doc, self.etags.next());
+        for (key, value) in &self.props {
+            doc.push(b',');
+            json_str(&mut doc, key);
+            doc.push(b':');
+            serde_json::to_writer(&mut doc, value).ok()?;
+        }
+        doc.extend_from_slice(b",\"$metadata\":{\"$model\":");
+        json_str(&mut doc, &model_id);
+        doc.extend_from_slice(b",\"$lastUpdateTime\":");
+        json_str(&mut doc, now);
+        for (key, _) in &self.props {
+            doc.push(b',');
+            json_str(&mut doc, key);
+            doc.extend_from_slice(b":{\"lastUpdateTime\":");
+            json_str(&mut doc, now);
+            doc.push(b'}');
+        }
+        doc.extend_from_slice(b"}}");
+        Some(Staged::Twin {
+            line: line.number,
+            id: id.into_owned(),
+            model: model.clone(),
+            doc,
+        })
+    }
+
+    fn relationship(&mut self, line: &Line) -> Option<Staged> {
+        self.props.clear();
+        let mut seed = RelFields {
+            props: &mut self.props,
+            source: None,
+            id: None,
+            target: None,
+            name: None,
+            unusual: false,
+        };
+        let mut de = serde_json::Deserializer::from_str(&line.text);
+        (&mut seed).deserialize(&mut de).ok()?;
+        de.end().ok()?;
+        let (Some(source), Some(id), Some(target), Some(name)) = (
+            seed.source.take(),
+            seed.id.take(),
+            seed.target.take(),
+            seed.name.take(),
+        ) else {
+            return None;
+        };
+        if seed.unusual || target.is_empty() || name.is_empty() || repeats(&self.props) {
+            return None;
+        }
+        limits::check_id("twin", &source).ok()?;
+        limits::check_id("relationship", &id).ok()?;
+        // The document `relationship::build` makes.
+        let mut doc = Vec::with_capacity(line.text.len() + 96);
+        doc.extend_from_slice(b"{\"$relationshipId\":");
+        json_str(&mut doc, &id);
+        doc.extend_from_slice(b",\"$etag\":");
+        json_str(&mut doc, self.etags.next());
+        doc.extend_from_slice(b",\"$sourceId\":");
+        json_str(&mut doc, &source);
+        doc.extend_from_slice(b",\"$relationshipName\":");
+        json_str(&mut doc, &name);
+        doc.extend_from_slice(b",\"$targetId\":");
+        json_str(&mut doc, &target);
+        for (key, value) in &self.props {
+            doc.push(b',');
+            json_str(&mut doc, key);
+            doc.push(b':');
+            serde_json::to_writer(&mut doc, value).ok()?;
+        }
+        doc.push(b'}');
+        let props = if self.props.is_empty() {
+            None
+        } else {
+            Some(Value::Object(self.props.drain(..).collect::<Map<_, _>>()))
+        };
+        Some(Staged::Relationship {
+            line: line.number,
+            source: source.into_owned(),
+            id: id.into_owned(),
+            target: target.into_owned(),
+            name: name.into_owned(),
+            props,
+            doc,
+        })
+    }
+}
+
+/// The slow path's result in the loader's shape.
+fn from_prepared(prepared: Prepared, ctx: &Context) -> Staged {
+    match prepared {
+        Prepared::Failed(e) => Staged::Failed(e),
+        Prepared::Twin {
+            line,
+            id,
+            model,
+            bytes,
+            ..
+        } => match ctx.catalog.get(&model) {
+            Some(flat) => Staged::Twin {
+                line,
+                id,
+                model: flat.clone(),
+                doc: bytes,
+            },
+            None => Staged::Failed(LineError {
+                line,
+                reason: format!("model {model} is not stored"),
+            }),
+        },
+        Prepared::Relationship { line, rel, bytes } => {
+            let props: Map<String, Value> = rel
+                .doc
+                .as_object()
+                .map(|o| {
+                    o.iter()
+                        .filter(|(k, _)| !k.starts_with('$'))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            Staged::Relationship {
+                line,
+                source: rel.source,
+                id: rel.id,
+                target: rel.target,
+                name: rel.name,
+                props: (!props.is_empty()).then_some(Value::Object(props)),
+                doc: bytes,
+            }
+        }
+    }
+}
+
+/// Whether a key appears twice (a parsed `Value` would keep the first position and the last
+/// value: left to the slow path).
+fn repeats(props: &[(String, Value)]) -> bool {
+    props.len() > 1
+        && props
+            .iter()
+            .enumerate()
+            .any(|(i, (k, _))| props[..i].iter().any(|(other, _)| other == k))
+}
+
+/// Appends `s` as a JSON string, escaped exactly as serde_json prints it.
+pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, s);
+    } else {
+        // Nothing to escape (serde_json escapes only these): the bytes as they are.
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// The change record `Change::encode` prints for a create: `{"seq":…,"kind":…,"twinId":…,
+/// "subject":…,"time":…,"data":<doc>}`, with the document's bytes spliced in.
+pub(crate) fn change_record(
+    out: &mut Vec<u8>,
+    seq: u64,
+    kind: ChangeKind,
+    twin_id: &str,
+    subject: Subject<'_>,
+    time: &str,
+    doc: &[u8],
+) {
+    out.clear();
+    out.extend_from_slice(b"{\"seq\":");
+    out.extend_from_slice(itoa(seq, &mut [0u8; 20]));
+    out.extend_from_slice(b",\"kind\":\"");
+    out.extend_from_slice(kind.event_type().as_bytes());
+    out.extend_from_slice(b"\",\"twinId\":");
+    json_str(out, twin_id);
+    out.extend_from_slice(b",\"subject\":");
+    match subject {
+        Subject::Twin => json_str(out, twin_id),
+        Subject::Relationship(id) => {
+            // Escaping is per character, so the escaped concatenation is the concatenation
+            // of the escaped parts.
+            json_str(out, twin_id);
+            out.pop();
+            out.extend_from_slice(b"/relationships/");
+            let start = out.len();
+            json_str(out, id);
+            out.remove(start);
+        }
+    }
+    out.extend_from_slice(b",\"time\":");
+    json_str(out, time);
+    out.extend_from_slice(b",\"data\":");
+    out.extend_from_slice(doc);
+    out.push(b'}');
+}
+
+pub(crate) enum Subject<'a> {
+    Twin,
+    Relationship(&'a str),
+}
+
+fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[i..];
+        }
+    }
+}
+
+/// Random version-4 UUID etags, as `twin::new_etag` makes them, from a generator seeded once
+/// per worker by the system (one `getrandom` per line costs a system call).
+struct Etags {
+    state: [u64; 2],
+    text: String,
+}
+
+impl Etags {
+    fn new() -> Etags {
+        let seed = uuid::Uuid::new_v4().as_u128();
+        Etags {
+            state: [(seed >> 64) as u64 | 1, seed as u64 | 1],
+            text: String::with_capacity(48),
+        }
+    }
+
+    /// xorshift128+: fast, and each worker's stream starts from 128 fresh random bits.
+    fn next_u64(&mut self) -> u64 {
+        let [mut s1, s0] = self.state;
+        let result = s0.wrapping_add(s1);
+        s1 ^= s1 << 23;
+        self.state = [s0, s1 ^ s0 ^ (s1 >> 17) ^ (s0 >> 26)];
+        result
+    }
+
+    fn next(&mut self) -> &str {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.next_u64().to_be_bytes());
+        bytes[8..].copy_from_slice(&self.next_u64().to_be_bytes());
+        let uuid = uuid::Builder::from_random_bytes(bytes).into_uuid();
+        self.text.clear();
+        self.text.push_str("W/\"");
+        let mut buf = uuid::Uuid::encode_buffer();
+        self.text.push_str(uuid.hyphenated().encode_lower(&mut buf));
+        self.text.push('"');
+        &self.text
+    }
+}
+
+/// A string that borrows from the line when it has no escapes.
+pub(super) struct Text<'de>(pub Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The fields of a twin line: `$dtId`, `$metadata.$model`, properties in order.
+struct Fields<'p, 'de> {
+    props: &'p mut Vec<(String, Value)>,
+    id: Option<Cow<'de, str>>,
+    model: Option<Cow<'de, str>>,
+    unusual: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for &mut Fields<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut Fields<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a twin object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            match key.as_ref() {
+                "$dtId" if self.id.is_none() => match map.next_value::<Text<'de>>() {
+                    Ok(Text(id)) => self.id = Some(id),
+                    Err(_) => return Err(serde::de::Error::custom("unusual $dtId")),
+                },
+                "$metadata" if self.model.is_none() => {
+                    let mut meta = Metadata {
+                        model: None,
+                        unusual: false,
+                    };
+                    map.next_value_seed(&mut meta)?;
+                    self.unusual |= meta.unusual;
+                    self.model = meta.model;
+                }
+                k if k.starts_with('$') => {
+                    self.unusual = true;
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => {
+                    let value = map.next_value::<Value>()?;
+                    self.props.push((key.into_owned(), value));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `$metadata` holding `$model` and nothing else.
+struct Metadata<'de> {
+    model: Option<Cow<'de, str>>,
+    unusual: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for &mut Metadata<'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut Metadata<'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            if key == "$model" && self.model.is_none() {
+                match map.next_value::<Text<'de>>() {
+                    Ok(Text(model)) => self.model = Some(model),
+                    Err(_) => return Err(serde::de::Error::custom("unusual $model")),
+                }
+            } else {
+                self.unusual = true;
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The fields of a relationship line.
+struct RelFields<'p, 'de> {
+    props: &'p mut Vec<(String, Value)>,
+    source: Option<Cow<'de, str>>,
+    id: Option<Cow<'de, str>>,
+    target: Option<Cow<'de, str>>,
+    name: Option<Cow<'de, str>>,
+    unusual: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for &mut RelFields<'_, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut RelFields<'_, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a relationship object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            let slot = match key.as_ref() {
+                "$dtId" => &mut self.source,
+                "$relationshipId" => &mut self.id,
+                "$targetId" => &mut self.target,
+                "$relationshipName" => &mut self.name,
+                k if k.starts_with('$') => {
+                    self.unusual = true;
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                _ => {
+                    let value = map.next_value::<Value>()?;
+                    self.props.push((key.into_owned(), value));
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                self.unusual = true;
+                map.next_value::<IgnoredAny>()?;
+                continue;
+            }
+            *slot = match map.next_value::<Text<'de>>() {
+                Ok(Text(text)) => Some(text),
+                Err(_) => return Err(serde::de::Error::custom("not a string")),
+            };
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cdc::Change;
+    use crate::dtdl::{Catalog, StoredModel};
+    use std::collections::BTreeMap;
+
+    fn context() -> Context {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/bulk/good.ndjson");
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut models = BTreeMap::new();
+        let mut section = "";
+        for line in text.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            if let Some(s) = v.get("Section").and_then(Value::as_str) {
+                section = if s == "Models" { "m" } else { "" };
+                continue;
+            }
+            if section == "m" {
+                let id = v["@id"].as_str().unwrap().to_string();
+                models.insert(
+                    id.clone(),
+                    StoredModel {
+                        id,
+                        definition: v,
+                        upload_time: "T".into(),
+                        decommissioned: false,
+                    },
+                );
+            }
+        }
+        let defs: Vec<Value> = models.values().map(|m| m.definition.clone()).collect();
+        Context {
+            catalog: Arc::new(Catalog::build(&defs).unwrap()),
+            models: Arc::new(models),
+            encode: true,
+        }
+    }
+
+    fn line(section: Section, text: &str) -> Line {
+        Line {
+            number: 7,
+            section,
+            text: text.into(),
+        }
+    }
+
+    /// Etags are random: asserts the bytes are equal once `fast` has `slow`'s etag.
+    fn assert_same_bytes(fast: &[u8], slow: &[u8], what: &str) {
+        let etag = |b: &[u8]| {
+            let v: Value = serde_json::from_slice(b).unwrap();
+            serde_json::to_string(&v["$etag"]).unwrap()
+        };
+        let fast = String::from_utf8(fast.to_vec()).unwrap();
+        let slow = String::from_utf8(slow.to_vec()).unwrap();
+        assert_eq!(
+            fast.replace(&etag(fast.as_bytes()), &etag(slow.as_bytes())),
+            slow,
+            "{what}"
+        );
+    }
+
+    fn slow(l: &Line, ctx: &Context) -> Staged {
+        from_prepared(prepare(l, ctx, "2024-01-01T00:00:00.0000000Z"), ctx)
+    }
+
+    fn fast(l: &Line, ctx: &Context) -> Option<Staged> {
+        let mut e = Encoder::new();
+        match l.section {
+            Section::Twins => e.twin(l, ctx, "2024-01-01T00:00:00.0000000Z"),
+            _ => e.relationship(l),
+        }
+    }
+
+    fn doc(s: &Staged) -> &[u8] {
+        match s {
+            Staged::Twin { doc, .. } | Staged::Relationship { doc, .. } => doc,
+            Staged::Failed(e) => panic!("refused: {}", e.reason),
+        }
+    }
+
+    #[test]
+    fn fast_documents_are_the_slow_paths_bytes() {
+        let ctx = context();
+        let twins = [
+            r#"{"$dtId":"floor1","$metadata":{"$model":"dtmi:bulk:Space;1"},"name":"Floor \"1\" é\u00e9"}"#,
+            r#"{ "$metadata" : { "$model" : "dtmi:bulk:Space;1" } , "$dtId" : "x\u00e9y\/z" }"#,
+            r#"{"$dtId":"s","$metadata":{"$model":"dtmi:bulk:Sensor;1"},"kind":"co\u0032"}"#,
+            r#"{"$dtId":"x\ty","$metadata":{"$model":"dtmi:bulk:Space;1"}}"#,
+            r#"{"$dtId":"r\u0001","$metadata":{"$model":"dtmi:bulk:Space;1"}}"#,
+        ];
+        let mut accepted = 0;
+        for text in twins {
+            let l = line(Section::Twins, text);
+            let slow = slow(&l, &ctx);
+            match fast(&l, &ctx) {
+                Some(f) => {
+                    accepted += 1;
+                    assert_same_bytes(doc(&f), doc(&slow), text);
+                }
+                // The fast path may decline; then the slow path decides (here: refuses).
+                None => assert!(matches!(slow, Staged::Failed(_)), "{text}"),
+            }
+        }
+        assert_eq!(accepted, 3);
+        let rels = [
+            r#"{"$dtId":"floor1","$relationshipId":"r/1","$targetId":"room1","$relationshipName":"contains"}"#,
+            r#"{"$relationshipName":"contains","$targetId":"room1","$relationshipId":"r2","$dtId":"f\u00e9"}"#,
+        ];
+        for text in rels {
+            let l = line(Section::Relationships, text);
+            let f = fast(&l, &ctx).expect("common shape");
+            assert_same_bytes(doc(&f), doc(&slow(&l, &ctx)), text);
+        }
+    }
+
+    #[test]
+    fn unusual_lines_are_left_to_the_slow_path() {
+        let ctx = context();
+        let twins = [
+            r#"{"$dtId":"a","$metadata":{"$model":"dtmi:bulk:Space;1","name":{"sourceTime":"2022-01-01T00:00:00Z"}},"name":"n"}"#,
+            r#"{"$dtId":"a","$metadata":{"$model":"dtmi:bulk:Space;1"},"name":"n","name":"m"}"#,
+            r#"{"$dtId":"a","$etag":"x","$metadata":{"$model":"dtmi:bulk:Space;1"}}"#,
+            r#"{"$dtId":"a","$metadata":{"$model":"dtmi:bulk:Space;1"},"nope":1}"#,
+            r#"{"$dtId":"a","$metadata":{"$model":"dtmi:bulk:Nope;1"}}"#,
+            r#"{"$dtId":7,"$metadata":{"$model":"dtmi:bulk:Space;1"}}"#,
+            r#"{"$dtId":"a","$metadata":{"$model":"dtmi:bulk:Space;1"}"#,
+        ];
+        for text in twins {
+            assert!(fast(&line(Section::Twins, text), &ctx).is_none(), "{text}");
+        }
+        let rels = [
+            r#"{"$dtId":"a","$sourceId":"a","$relationshipId":"r","$targetId":"b","$relationshipName":"contains"}"#,
+            r#"{"$dtId":"a","$relationshipId":"r","$targetId":"","$relationshipName":"contains"}"#,
+            r#"{"$dtId":"a","$relationshipId":"r","$targetId":"b"}"#,
+            r#"{"$dtId":"a","$relationshipId":"r","$targetId":"b","$relationshipName":"contains","p":1,"p":2}"#,
+        ];
+        for text in rels {
+            assert!(
+                fast(&line(Section::Relationships, text), &ctx).is_none(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn change_records_are_what_change_encode_prints() {
+        let doc = br#"{"$dtId":"a\"b","x":1}"#;
+        let mut out = Vec::new();
+        change_record(
+            &mut out,
+            1234567,
+            ChangeKind::RelationshipCreate,
+            "a\"b\u{e9}",
+            Subject::Relationship("r\\1"),
+            "T",
+            doc,
+        );
+        let mut change = Change::new(
+            ChangeKind::RelationshipCreate,
+            "a\"b\u{e9}",
+            crate::cdc::relationship_subject("a\"b\u{e9}", "r\\1"),
+            serde_json::from_slice(doc).unwrap(),
+        );
+        change.seq = 1234567;
+        change.time = "T".into();
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            String::from_utf8(change.encode().unwrap()).unwrap()
+        );
+        change_record(
+            &mut out,
+            0,
+            ChangeKind::TwinCreate,
+            "t",
+            Subject::Twin,
+            "T",
+            doc,
+        );
+        let mut change = Change::new(
+            ChangeKind::TwinCreate,
+            "t",
+            "t".into(),
+            serde_json::from_slice(doc).unwrap(),
+        );
+        change.time = "T".into();
+        assert_eq!(out, change.encode().unwrap());
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        let all: String = (0u32..0x800).filter_map(char::from_u32).collect();
+        for s in [
+            "plain",
+            "quote\"",
+            "back\\slash",
+            "tab\t",
+            "\u{1}\u{7f}/é",
+            &all,
+        ] {
+            let mut out = Vec::new();
+            json_str(&mut out, s);
+            assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn etags_look_like_the_per_operation_ones() {
+        let mut e = Etags::new();
+        let a = e.next().to_string();
+        let b = e.next().to_string();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), crate::twin::new_etag().len());
+        let uuid = uuid::Uuid::parse_str(&a[3..a.len() - 1]).unwrap();
+        assert_eq!(uuid.get_version_num(), 4);
+    }
+}
