@@ -57,19 +57,33 @@ impl Encoder {
         }
     }
 
-    pub fn stage(&mut self, line: &Line, ctx: &Context, now: &str) -> Staged {
-        let fast = match line.section {
-            Section::Twins => self.twin(line, ctx, now),
-            Section::Relationships => self.relationship(line),
+    pub fn stage(
+        &mut self,
+        number: u64,
+        section: Section,
+        text: &str,
+        ctx: &Context,
+        now: &str,
+    ) -> Staged {
+        let fast = match section {
+            Section::Twins => self.twin(number, text, ctx, now),
+            Section::Relationships => self.relationship(number, text),
             Section::Header | Section::Models => None,
         };
         match fast {
             Some(staged) => staged,
-            None => from_prepared(prepare(line, ctx, now), ctx),
+            None => {
+                let line = Line {
+                    number,
+                    section,
+                    text: text.to_string(),
+                };
+                from_prepared(prepare(&line, ctx, now), ctx)
+            }
         }
     }
 
-    fn twin(&mut self, line: &Line, ctx: &Context, now: &str) -> Option<Staged> {
+    fn twin(&mut self, number: u64, text: &str, ctx: &Context, now: &str) -> Option<Staged> {
         self.props.clear();
         let mut seed = Fields {
             props: &mut self.props,
@@ -77,7 +91,7 @@ impl Encoder {
             model: None,
             unusual: false,
         };
-        let mut de = serde_json::Deserializer::from_str(&line.text);
+        let mut de = serde_json::Deserializer::from_str(text);
         (&mut seed).deserialize(&mut de).ok()?;
         de.end().ok()?;
         let (Some(id), Some(model_id)) = (seed.id.take(), seed.model.take()) else {
@@ -103,7 +117,7 @@ impl Encoder {
         }
         // The document `twin::build` makes: `$dtId`, `$etag`, properties in body order, then
         // `$metadata` with `$model`, `$lastUpdateTime` and one entry per property.
-        let mut doc = Vec::with_capacity(line.text.len() + 64 + 48 * self.props.len());
+        let mut doc = Vec::with_capacity(text.len() + 64 + 48 * self.props.len());
         doc.extend_from_slice(b"{\"$dtId\":");
         json_str(&mut doc, &id);
         doc.extend_from_slice(b",\"$etag\":");
@@ -127,14 +141,14 @@ impl Encoder {
         }
         doc.extend_from_slice(b"}}");
         Some(Staged::Twin {
-            line: line.number,
+            line: number,
             id: id.into_owned(),
             model: model.clone(),
             doc,
         })
     }
 
-    fn relationship(&mut self, line: &Line) -> Option<Staged> {
+    fn relationship(&mut self, number: u64, text: &str) -> Option<Staged> {
         self.props.clear();
         let mut seed = RelFields {
             props: &mut self.props,
@@ -144,7 +158,7 @@ impl Encoder {
             name: None,
             unusual: false,
         };
-        let mut de = serde_json::Deserializer::from_str(&line.text);
+        let mut de = serde_json::Deserializer::from_str(text);
         (&mut seed).deserialize(&mut de).ok()?;
         de.end().ok()?;
         let (Some(source), Some(id), Some(target), Some(name)) = (
@@ -161,7 +175,7 @@ impl Encoder {
         limits::check_id("twin", &source).ok()?;
         limits::check_id("relationship", &id).ok()?;
         // The document `relationship::build` makes.
-        let mut doc = Vec::with_capacity(line.text.len() + 96);
+        let mut doc = Vec::with_capacity(text.len() + 96);
         doc.extend_from_slice(b"{\"$relationshipId\":");
         json_str(&mut doc, &id);
         doc.extend_from_slice(b",\"$etag\":");
@@ -185,7 +199,7 @@ impl Encoder {
             Some(Value::Object(self.props.drain(..).collect::<Map<_, _>>()))
         };
         Some(Staged::Relationship {
-            line: line.number,
+            line: number,
             source: source.into_owned(),
             id: id.into_owned(),
             target: target.into_owned(),
@@ -594,8 +608,8 @@ mod tests {
     fn fast(l: &Line, ctx: &Context) -> Option<Staged> {
         let mut e = Encoder::new();
         match l.section {
-            Section::Twins => e.twin(l, ctx, "2024-01-01T00:00:00.0000000Z"),
-            _ => e.relationship(l),
+            Section::Twins => e.twin(l.number, &l.text, ctx, "2024-01-01T00:00:00.0000000Z"),
+            _ => e.relationship(l.number, &l.text),
         }
     }
 

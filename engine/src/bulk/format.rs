@@ -100,6 +100,19 @@ impl<R: BufRead> Reader<R> {
 
     /// The next data line, `Ok(None)` at the end, `Err` for a structural error.
     pub fn next_line(&mut self) -> Result<Option<ReadItem>> {
+        Ok(self.next_text()?.map(|item| {
+            item.map(|(number, section, text)| Line {
+                number,
+                section,
+                text: text.to_string(),
+            })
+        }))
+    }
+
+    /// `next_line` without copying the text out (it is valid until the next call).
+    pub fn next_text(
+        &mut self,
+    ) -> Result<Option<std::result::Result<(u64, Section, &str), LineError>>> {
         loop {
             if self.done {
                 return Ok(None);
@@ -144,11 +157,13 @@ impl<R: BufRead> Reader<R> {
                     "the file must start with the line {\"Section\": \"Header\"}",
                 ));
             };
-            return Ok(Some(Ok(Line {
-                number,
-                section,
-                text: text.to_string(),
-            })));
+            // Borrowck: `text` borrows `self.buf`; find it again by its offsets.
+            let start = text.as_ptr() as usize - self.buf.as_ptr() as usize;
+            let end = start + text.len();
+            return match std::str::from_utf8(&self.buf[start..end]) {
+                Ok(text) => Ok(Some(Ok((number, section, text)))),
+                Err(_) => Err(Error::Internal("a checked line is not UTF-8".into())),
+            };
         }
     }
 

@@ -20,6 +20,7 @@
 //! no line can collide with stored data. Anything else uses `Engine::import`.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
 use std::io::BufRead;
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
@@ -28,7 +29,7 @@ use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
 use serde_json::{json, Value};
 
 use super::encode::{change_record, Encoder, Staged, Subject};
-use super::format::{Line, LineError, ReadItem, Reader, Section};
+use super::format::{Line, LineError, Reader, Section};
 use super::import::{ImportOptions, ImportReport, Progress};
 use super::prepare::Context;
 use super::sst::{self, Runs, CDC, IN, MODEL_TWINS, OUT, RELS, TWINS, TWIN_IDS};
@@ -102,11 +103,11 @@ impl Engine {
             next_twin: commit.next_twin,
             next_seq: start_seq,
             max_twins: self.config.max_twins,
-            ids: HashMap::new(),
+            ids: HashMap::with_hasher(Seeded::new()),
             twins: Vec::new(),
             model_numbers: HashMap::new(),
             models: Vec::new(),
-            rels: HashSet::new(),
+            rels: HashSet::with_hasher(Seeded::new()),
             record: Vec::new(),
             key: Vec::new(),
             runs: &mut runs,
@@ -213,6 +214,52 @@ impl Engine {
     }
 }
 
+/// A seeded multiply-rotate hash for the loader's maps of millions of ids, where SipHash
+/// was a tenth of the applying thread's time. Seeded per map from `RandomState`, so a file
+/// cannot be prepared to make them collide.
+#[derive(Clone)]
+struct Seeded(u64);
+
+impl Seeded {
+    fn new() -> Seeded {
+        Seeded(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64))
+    }
+}
+
+impl BuildHasher for Seeded {
+    type Hasher = SeededHasher;
+    fn build_hasher(&self) -> SeededHasher {
+        SeededHasher(self.0)
+    }
+}
+
+struct SeededHasher(u64);
+
+const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Hasher for SeededHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(word);
+            h = (h ^ u64::from_le_bytes(w))
+                .wrapping_mul(MIX)
+                .rotate_left(29);
+        }
+        let mut tail = [0u8; 8];
+        tail[..words.remainder().len()].copy_from_slice(words.remainder());
+        h = (h ^ u64::from_le_bytes(tail) ^ bytes.len() as u64).wrapping_mul(MIX);
+        self.0 = h.rotate_left(29);
+    }
+
+    fn finish(&self) -> u64 {
+        let h = (self.0 ^ (self.0 >> 31)).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        h ^ (h >> 32)
+    }
+}
+
 /// One twin the load has accepted.
 struct Slot {
     model: u32,
@@ -226,13 +273,13 @@ struct Loader<'r> {
     next_twin: u32,
     next_seq: u64,
     max_twins: u64,
-    ids: HashMap<Box<str>, u32>,
+    ids: HashMap<Box<str>, u32, Seeded>,
     /// By twin number minus the first number of the load.
     twins: Vec<Slot>,
     model_numbers: HashMap<String, u32>,
     models: Vec<Arc<FlatModel>>,
     /// source number ‖ relationship id.
-    rels: HashSet<Box<[u8]>>,
+    rels: HashSet<Box<[u8]>, Seeded>,
     record: Vec<u8>,
     key: Vec<u8>,
     runs: &'r mut Runs,
@@ -443,8 +490,34 @@ impl Loader<'_> {
     }
 }
 
-/// (chunk number, lines, bytes of the file read once it was cut)
-type Chunk = (u64, Vec<ReadItem>, u64);
+/// Lines cut from the file, their text back to back (one allocation per chunk, freed by the
+/// worker: per-line strings freed on another thread cost more in malloc than the parsing).
+struct Chunk {
+    number: u64,
+    text: String,
+    lines: Vec<std::result::Result<(u64, Section, usize, usize), LineError>>,
+    /// Bytes of the file read once it was cut.
+    bytes: u64,
+}
+
+impl Chunk {
+    fn new(number: u64) -> Chunk {
+        Chunk {
+            number,
+            text: String::with_capacity(CHUNK_LINES * 160),
+            lines: Vec::with_capacity(CHUNK_LINES),
+            bytes: 0,
+        }
+    }
+
+    fn push(&mut self, number: u64, section: Section, text: &str) {
+        let start = self.text.len();
+        self.text.push_str(text);
+        self.lines
+            .push(Ok((number, section, start, self.text.len())));
+    }
+}
+
 /// (chunk number, staged items, last line, bytes read)
 type Done = (u64, Vec<Staged>, u64, u64);
 
@@ -470,11 +543,10 @@ fn load_lines<R: BufRead + Send>(
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
         let reader_done = done_tx.clone();
         spawn(scope, "bulk-read", move || {
-            let mut number = 0u64;
-            let mut chunk = Vec::with_capacity(CHUNK_LINES);
-            chunk.push(Ok(first));
+            let mut chunk = Chunk::new(0);
+            chunk.push(first.number, first.section, &first.text);
             loop {
-                let item = match reader.next_line() {
+                let item = match reader.next_text() {
                     Ok(item) => item,
                     Err(e) => {
                         let _ = reader_done.send(Err(e));
@@ -482,15 +554,18 @@ fn load_lines<R: BufRead + Send>(
                     }
                 };
                 let end = item.is_none();
-                if let Some(item) = item {
-                    chunk.push(item);
+                match item {
+                    Some(Ok((number, section, text))) => chunk.push(number, section, text),
+                    Some(Err(e)) => chunk.lines.push(Err(e)),
+                    None => {}
                 }
-                if (end && !chunk.is_empty()) || chunk.len() >= CHUNK_LINES {
-                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_LINES));
-                    if chunk_tx.send((number, full, reader.bytes_read())).is_err() {
+                if (end && !chunk.lines.is_empty()) || chunk.lines.len() >= CHUNK_LINES {
+                    let next = Chunk::new(chunk.number + 1);
+                    let mut full = std::mem::replace(&mut chunk, next);
+                    full.bytes = reader.bytes_read();
+                    if chunk_tx.send(full).is_err() {
                         return;
                     }
-                    number += 1;
                 }
                 if end {
                     return;
@@ -508,17 +583,19 @@ fn load_lines<R: BufRead + Send>(
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
-                    let Ok((number, items, bytes)) = next else {
+                    let Ok(chunk) = next else {
                         return;
                     };
                     let now = clock::now();
                     let mut last = 0;
-                    let staged: Vec<Staged> = items
+                    let staged: Vec<Staged> = chunk
+                        .lines
                         .into_iter()
                         .map(|item| match item {
-                            Ok(line) => {
-                                last = last.max(line.number);
-                                encoder.stage(&line, context, &now)
+                            Ok((number, section, start, end)) => {
+                                last = last.max(number);
+                                let text = chunk.text.get(start..end).unwrap_or_default();
+                                encoder.stage(number, section, text, context, &now)
                             }
                             Err(e) => {
                                 last = last.max(e.line);
@@ -526,6 +603,7 @@ fn load_lines<R: BufRead + Send>(
                             }
                         })
                         .collect();
+                    let (number, bytes) = (chunk.number, chunk.bytes);
                     if tx.send(Ok((number, staged, last, bytes))).is_err() {
                         return;
                     }
