@@ -66,6 +66,9 @@ pub struct LineError {
 /// which the caller may skip.
 pub type ReadItem = std::result::Result<Line, LineError>;
 
+/// `ReadItem` borrowing the reader's buffer: (line number, section, text).
+pub type TextItem<'a> = std::result::Result<(u64, Section, &'a str), LineError>;
+
 /// Streams the data lines of a bulk file. Structural errors (no Header first, sections out of
 /// order or repeated, an unknown section) end the file: nothing after them can be placed.
 pub struct Reader<R> {
@@ -110,9 +113,7 @@ impl<R: BufRead> Reader<R> {
     }
 
     /// `next_line` without copying the text out (it is valid until the next call).
-    pub fn next_text(
-        &mut self,
-    ) -> Result<Option<std::result::Result<(u64, Section, &str), LineError>>> {
+    pub fn next_text(&mut self) -> Result<Option<TextItem<'_>>> {
         loop {
             if self.done {
                 return Ok(None);
