@@ -19,7 +19,12 @@ pub struct RouteStats {
 }
 
 /// A per-route series: name, Prometheus type, help text, and its value.
-type Series = (&'static str, &'static str, &'static str, fn(&RouteStats) -> u64);
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&RouteStats) -> u64,
+);
 
 #[derive(Default)]
 pub struct Stats {
