@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the Azure Digital Twins data-plane API over HTTP(S).
-    Serve(serve::Args),
+    Serve(Box<serve::Args>),
     /// Validate DTDL files and folders as one model set.
     Validate(validate::Args),
     /// Run a query on a store (no server running on it) and print the rows as NDJSON.
@@ -41,7 +41,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Validate(args) => validate::run(args),
         Command::Query(args) => query::run(args),
         Command::Import(args) => import::run(args),

@@ -74,6 +74,13 @@ pub struct Args {
     /// The CloudEvents `source` of events (default: the listening address).
     #[arg(long)]
     events_source: Option<String>,
+    /// Event routes the instance may have (ADT allows 6).
+    #[arg(long, default_value_t = 6)]
+    max_event_routes: usize,
+    /// Dead letters kept per event route; beyond it the oldest are removed (and counted in
+    /// /metrics).
+    #[arg(long, default_value_t = 100_000)]
+    event_dead_letter_cap: usize,
     /// Milliseconds between retention passes (tests shorten it).
     #[arg(long, default_value_t = 10_000, hide = true)]
     events_retention_interval_ms: u64,
@@ -124,6 +131,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         retention_age: Duration::from_secs(args.events_retention_age),
         retention_changes: args.events_retention_changes,
         retention_interval: Duration::from_millis(args.events_retention_interval_ms.max(10)),
+        max_routes: args.max_event_routes,
+        dead_letter_cap: args.event_dead_letter_cap.max(1),
         ..EventsConfig::default()
     };
     let engine = Engine::open(&args.data_dir, EngineConfig::default())

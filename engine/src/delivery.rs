@@ -10,9 +10,10 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
-use rocksdb::{WriteBatch, WriteOptions};
+use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
 use serde_json::Value;
 
+use crate::cdc::Change;
 use crate::clock;
 use crate::db::Engine;
 use crate::error::{Error, Result};
@@ -45,25 +46,64 @@ impl Engine {
         next: u64,
         dead_letter: Option<(u64, &Value)>,
     ) -> Result<()> {
+        self.advance_route_capped(id, epoch, next, dead_letter, &[])
+    }
+
+    /// `advance_route` that also removes the dead letters of sequences `forget` (the
+    /// oldest, when the route holds as many as it may keep), in the same batch.
+    pub fn advance_route_capped(
+        &self,
+        id: &str,
+        epoch: u64,
+        next: u64,
+        dead_letter: Option<(u64, &Value)>,
+        forget: &[u64],
+    ) -> Result<()> {
         let mut batch = WriteBatch::default();
         batch.put_cf(
             self.cf(CF_CURSORS)?,
             cursor_key(id, epoch),
             next.to_be_bytes(),
         );
+        let dead_letters = self.cf(CF_DEAD_LETTERS)?;
+        for seq in forget {
+            batch.delete_cf(dead_letters, dead_letter_key(id, epoch, *seq));
+        }
         if let Some((seq, record)) = dead_letter {
             let bytes = serde_json::to_vec(record)
                 .map_err(|e| Error::Internal(format!("encoding a dead letter: {e}")))?;
-            batch.put_cf(
-                self.cf(CF_DEAD_LETTERS)?,
-                dead_letter_key(id, epoch, seq),
-                bytes,
-            );
+            batch.put_cf(dead_letters, dead_letter_key(id, epoch, seq), bytes);
         }
         let mut options = WriteOptions::default();
         options.set_sync(false);
         self.db.write_opt(batch, &options)?;
         Ok(())
+    }
+
+    /// Up to `limit` changes from sequence `from` on, none past the durable end. Reads
+    /// without a snapshot (taking one locks RocksDB's DB mutex, which writers need): below
+    /// the durable end the log only loses entries at its old end, so a plain iterator reads
+    /// a consistent run of it.
+    pub fn durable_changes(&self, from: u64, limit: usize) -> Result<Vec<Change>> {
+        let end = self.durable_sequence();
+        let mut out = Vec::new();
+        if from > end {
+            return Ok(out);
+        }
+        let start = cdc_key(from);
+        let iter = self.db.iterator_cf(
+            self.cf(CF_CDC)?,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        for item in iter.take(limit) {
+            let (key, value) = item?;
+            let seq = decode_u64(&key).ok_or_else(|| Error::Corruption("cdc key".into()))?;
+            if seq > end {
+                break;
+            }
+            out.push(Change::decode(&value)?);
+        }
+        Ok(out)
     }
 
     /// Deletes the change log below sequence `before`, never past the durable end. Returns
@@ -127,6 +167,18 @@ impl Snapshot<'_> {
             let record = serde_json::from_slice(value)
                 .map_err(|e| Error::Corruption(format!("dead letter: {e}")))?;
             out.push(DeadLetter { seq, record });
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// Sequences of the dead letters route `id` (incarnation `epoch`) holds, oldest first.
+    pub fn dead_letter_seqs(&self, id: &str, epoch: u64) -> Result<Vec<u64>> {
+        let mut out = Vec::new();
+        self.scan_prefix(CF_DEAD_LETTERS, &cursor_key(id, epoch), |key, _| {
+            let (_, seq) = decode_dead_letter(id, key)
+                .ok_or_else(|| Error::Corruption(format!("dead letter key of route {id}")))?;
+            out.push(seq);
             Ok(true)
         })?;
         Ok(out)
@@ -243,6 +295,46 @@ mod tests {
         let e = Engine::open(dir.path(), EngineConfig::default()).unwrap();
         assert_eq!(e.next_sequence(), 6);
         assert!(e.check_integrity().unwrap().problems.is_empty());
+    }
+
+    #[test]
+    fn durable_changes_stop_at_the_durable_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine_with_twins(&dir, true, 4);
+        let seqs = |from, limit| -> Vec<u64> {
+            e.durable_changes(from, limit)
+                .unwrap()
+                .iter()
+                .map(|c| c.seq)
+                .collect()
+        };
+        assert_eq!(seqs(1, 10), vec![1, 2, 3, 4]);
+        assert_eq!(seqs(2, 2), vec![2, 3]);
+        assert_eq!(seqs(5, 10), Vec::<u64>::new());
+        e.trim_changes(3).unwrap();
+        assert_eq!(seqs(1, 10), vec![3, 4]);
+    }
+
+    #[test]
+    fn capped_advance_forgets_dead_letters_in_the_same_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine_with_twins(&dir, false, 0);
+        e.put_event_route("r", &json!({"endpointName": "x", "filter": "true"}))
+            .unwrap();
+        let epoch = e.snapshot().route_cursor("r").unwrap().unwrap().epoch;
+        for seq in [3, 5, 8] {
+            e.advance_route("r", epoch, seq + 1, Some((seq, &json!({"seq": seq}))))
+                .unwrap();
+        }
+        assert_eq!(
+            e.snapshot().dead_letter_seqs("r", epoch).unwrap(),
+            vec![3, 5, 8]
+        );
+        e.advance_route_capped("r", epoch, 10, Some((9, &json!({}))), &[3, 5])
+            .unwrap();
+        let snap = e.snapshot();
+        assert_eq!(snap.dead_letter_seqs("r", epoch).unwrap(), vec![8, 9]);
+        assert_eq!(snap.route_cursor("r").unwrap().unwrap().next, 10);
     }
 
     #[test]

@@ -162,10 +162,10 @@ fn every_operation_produces_its_event() {
         assert!(b.headers.get("ce-data").is_none());
         assert!(b.headers.get("x-secret").is_none());
     }
-    assert_eq!(
-        metric(&s, "twingraph_events_delivered_total{route=\"all\"}"),
-        Some(expected_total as f64)
-    );
+    // The receiver has each event before the server has its answer: wait for the count.
+    wait_metric(&s, "twingraph_events_delivered_total{route=\"all\"}", |v| {
+        v == expected_total as f64
+    });
 }
 
 /// Filters select exactly the events they should, each route independently.
@@ -344,6 +344,84 @@ fn dead_letters_after_the_ttl() {
     route(&s, "r", "structured", "true");
     let fresh = s.get("/eventroutes/r/deadletters").json();
     assert_eq!(fresh["value"], json!([]));
+}
+
+/// A route keeps at most `--event-dead-letter-cap` dead letters: the oldest go first, and
+/// each one removed is counted.
+#[test]
+fn dead_letters_are_capped_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start();
+    receiver.fail_always(true);
+    let s = start(
+        dir.path(),
+        &receiver,
+        "endpoints.toml",
+        &["--event-ttl", "1", "--event-dead-letter-cap", "2"],
+    );
+    s.upload_models();
+    route(&s, "r", "structured", "true");
+    for i in 0..5 {
+        s.twin(&format!("t{i}"), SENSOR, json!({}))
+            .assert_status(200);
+    }
+    wait_metric(
+        &s,
+        "twingraph_events_dead_lettered_total{route=\"r\"}",
+        |v| v == 5.0,
+    );
+    assert_eq!(
+        metric(
+            &s,
+            "twingraph_events_dead_letters_removed_total{route=\"r\"}"
+        ),
+        Some(3.0)
+    );
+    let letters = s.get("/eventroutes/r/deadletters").json();
+    let seqs: Vec<u64> = letters["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["sequence"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, vec![4, 5]);
+    // A restart with a smaller cap applies it at once.
+    drop(s);
+    let s = start(
+        dir.path(),
+        &receiver,
+        "endpoints.toml",
+        &["--event-ttl", "1", "--event-dead-letter-cap", "1"],
+    );
+    wait_metric(
+        &s,
+        "twingraph_events_dead_letters_removed_total{route=\"r\"}",
+        |v| v == 1.0,
+    );
+    let letters = s.get("/eventroutes/r/deadletters").json();
+    assert_eq!(letters["value"][0]["sequence"], 5);
+    assert_eq!(letters["value"].as_array().unwrap().len(), 1);
+}
+
+/// `--max-event-routes` raises ADT's limit of 6 routes per instance.
+#[test]
+fn the_route_limit_is_configurable() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start();
+    let s = start(
+        dir.path(),
+        &receiver,
+        "endpoints.toml",
+        &["--max-event-routes", "10"],
+    );
+    for i in 0..10 {
+        route(&s, &format!("r{i}"), "structured", "true");
+    }
+    s.put(
+        "/eventroutes/r10",
+        &json!({"endpointName": "structured", "filter": "true"}),
+    )
+    .assert_error(400, "LimitExceeded");
 }
 
 /// Retention by size keeps what a route still needs; retention by age removes it anyway

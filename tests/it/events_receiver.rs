@@ -1,6 +1,6 @@
-//! Helpers of the event tests: an in-process webhook receiver (axum on a free loopback port)
-//! that records what it accepts and can be told to fail, test data templates, and
-//! `/metrics` polling.
+//! Helpers of the event tests: an in-process webhook receiver (axum on a free loopback port,
+//! plain HTTP or HTTPS with a test CA) that records what it accepts and can be told to fail,
+//! test data templates, and `/metrics` polling.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
+use tokio_rustls::rustls;
 
 use crate::harness::*;
 
@@ -63,11 +64,21 @@ impl Receiver {
 
     /// A receiver taking `delay` per request, so delivery lags behind writes.
     pub fn start_slow(delay: Duration) -> Receiver {
+        Receiver::start_with(delay, None)
+    }
+
+    /// An HTTPS receiver (`https://127.0.0.1:PORT`) with the given certificate.
+    pub fn start_tls(tls: Arc<rustls::ServerConfig>) -> Receiver {
+        Receiver::start_with(Duration::ZERO, Some(tls))
+    }
+
+    fn start_with(delay: Duration, tls: Option<Arc<rustls::ServerConfig>>) -> Receiver {
         let state = Arc::new((Mutex::new(Inner::default()), Condvar::new()));
         let calls = Arc::new(AtomicUsize::new(0));
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base = format!("{scheme}://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (app_state, app_calls) = (state.clone(), calls.clone());
         std::thread::spawn(move || {
@@ -102,10 +113,23 @@ impl Receiver {
                         }
                     },
                 );
-                let serve = axum::serve(listener, app);
-                tokio::select! {
-                    _ = serve => {}
-                    _ = stopped => {}
+                match tls {
+                    None => {
+                        tokio::select! {
+                            _ = axum::serve(listener, app) => {}
+                            _ = stopped => {}
+                        }
+                    }
+                    Some(tls) => {
+                        let listener = TlsListener {
+                            tcp: listener,
+                            acceptor: tokio_rustls::TlsAcceptor::from(tls),
+                        };
+                        tokio::select! {
+                            _ = axum::serve(listener, app) => {}
+                            _ = stopped => {}
+                        }
+                    }
                 }
             });
         });
@@ -171,6 +195,56 @@ impl Receiver {
     pub fn wait_for(&self, path: &str, n: usize) -> Vec<Received> {
         self.wait_until(path, |got| got.len() >= n)
     }
+}
+
+/// Accepts TCP connections and completes their TLS handshakes (failed ones are dropped).
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// A test CA and a certificate for `127.0.0.1` it signed, as PEM files in `dir`:
+/// (`<name>-ca.pem`, the receiver's TLS config).
+pub fn test_ca(dir: &Path, name: &str) -> (PathBuf, Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::default();
+    ca.distinguished_name
+        .push(DnType::CommonName, format!("twingraph test CA {name}"));
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    let cert = leaf.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    let ca_path = dir.join(format!("{name}-ca.pem"));
+    let cert_path = dir.join(format!("{name}-cert.pem"));
+    let key_path = dir.join(format!("{name}-key.pem"));
+    std::fs::write(&ca_path, ca_cert.pem()).unwrap();
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let config = twingraph_server::tls_config(&cert_path, &key_path).unwrap();
+    (ca_path, config)
 }
 
 /// A metric's value from `/metrics` (`name{labels}` exactly as printed), if present.

@@ -14,6 +14,7 @@ mod components;
 mod durability;
 mod event_routes;
 mod events;
+mod events_https;
 mod events_mqtt;
 mod events_receiver;
 mod events_stream;

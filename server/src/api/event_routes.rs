@@ -1,5 +1,6 @@
 //! `/eventroutes`: list, get, create or replace (204, no body), delete. The engine stores
-//! route records; the server validates ids, endpoints and filters and enforces the limit.
+//! route records; the server validates ids, endpoints and filters and enforces the limit
+//! (`--max-event-routes`, ADT's 6 by default).
 //! Also `GET /eventroutes/{id}/deadletters` (our extension): the events the route gave up
 //! on after their time-to-live, oldest first.
 
@@ -15,8 +16,6 @@ use crate::events::filter;
 use crate::paging;
 use crate::wire::{EventRoute, Page};
 
-/// ADT's default number of routes per instance.
-pub const MAX_ROUTES: usize = 6;
 const PAGE: usize = 100;
 
 /// The wire form of a stored route record (`{"id","endpointName","filter"}`).
@@ -134,10 +133,11 @@ pub async fn put(mut req: Req, id: String) -> Result<Response, ApiError> {
         let _guard = app.route_writes.lock();
         let routes = engine.snapshot().event_routes()?;
         let others = routes.iter().filter(|(r, _)| *r != id).count();
-        if others >= MAX_ROUTES {
+        let max = app.events.max_routes();
+        if others >= max {
             return Err(ApiError::bad_request(
                 "LimitExceeded",
-                format!("an instance may have at most {MAX_ROUTES} event routes"),
+                format!("an instance may have at most {max} event routes"),
             ));
         }
         engine.put_event_route(&id, &record)?;

@@ -5,6 +5,7 @@
 //! its change-log sequence number, so a redelivered event has the same id and receivers can
 //! de-duplicate.
 
+use bytes::Bytes;
 use serde_json::{Map, Value};
 use twingraph_engine::{Change, ChangeKind};
 
@@ -13,8 +14,12 @@ use twingraph_engine::{Change, ChangeKind};
 pub struct Event {
     pub seq: u64,
     pub twin_id: String,
+    /// Commit time of the change (RFC 3339); the time-to-live counts from it.
+    pub time: String,
     /// The structured-mode CloudEvent (attributes and `data`).
     pub cloud: Value,
+    /// `cloud` as JSON text, encoded once however many routes and streams send it.
+    pub json: Bytes,
 }
 
 impl Event {
@@ -55,10 +60,13 @@ impl Event {
         if let Some(tp) = &change.traceparent {
             e.insert("traceparent".into(), tp.clone().into());
         }
+        let cloud = Value::Object(e);
         Event {
             seq: change.seq,
             twin_id: change.twin_id.clone(),
-            cloud: Value::Object(e),
+            time: change.time.clone(),
+            json: Bytes::from(cloud.to_string()),
+            cloud,
         }
     }
 

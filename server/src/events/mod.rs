@@ -7,12 +7,18 @@
 //! Both read the log through `tail`, woken by the engine's durable-commit hook rather than by
 //! polling; `retention` trims the log's old end. Delivery never touches the write path: the
 //! engine only publishes its durable sequence number.
+//!
+//! Delivery runs on a runtime of its own with one thread (plus the log reader's thread), so it
+//! never takes more than about a core, and request handlers never queue behind delivery
+//! tasks. Engine writes of delivery (cursors, dead letters, trimming) go to the server's
+//! blocking pool.
 
 pub mod endpoints;
 pub mod envelope;
 pub mod filter;
 mod mqtt;
 mod retention;
+mod retry;
 mod route;
 mod stats;
 pub mod stream;
@@ -26,11 +32,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tokio::sync::{watch, Notify};
 use twingraph_engine::Engine;
 
 pub use endpoints::Endpoints;
 use stats::Stats;
+use tail::Feed;
 
 /// How events are delivered and how long the log keeps them.
 #[derive(Debug, Clone)]
@@ -54,6 +62,10 @@ pub struct EventsConfig {
     pub retention_changes: u64,
     /// How often retention runs.
     pub retention_interval: Duration,
+    /// Event routes an instance may have; ADT's default limit is 6.
+    pub max_routes: usize,
+    /// Dead letters kept per route; beyond it the oldest go first (counted in metrics).
+    pub dead_letter_cap: usize,
 }
 
 impl Default for EventsConfig {
@@ -67,6 +79,8 @@ impl Default for EventsConfig {
             retention_age: Duration::from_secs(7 * 24 * 3600),
             retention_changes: 10_000_000,
             retention_interval: Duration::from_secs(10),
+            max_routes: 6,
+            dead_letter_cap: 100_000,
         }
     }
 }
@@ -78,8 +92,12 @@ pub struct Events {
     /// Resolved endpoints (empty without an endpoints file).
     endpoints: Endpoints,
     source: String,
-    /// The engine's durable sequence; changes wake the log readers.
-    durable: watch::Receiver<u64>,
+    /// The latest events, shared by every route and stream.
+    feed: Arc<Feed>,
+    /// Where delivery tasks and change feeds run.
+    delivery: Handle,
+    /// The server's runtime: engine writes of delivery run on its blocking pool.
+    main: Handle,
     stop: watch::Sender<bool>,
     routes_changed: Notify,
     stats: Stats,
@@ -90,43 +108,56 @@ pub struct Events {
 impl Events {
     /// Starts route delivery and retention (must be called inside the tokio runtime).
     pub fn start(engine: Arc<Engine>, config: EventsConfig, local_addr: SocketAddr) -> Arc<Events> {
-        let (durable_tx, durable) = watch::channel(engine.durable_sequence());
-        engine.on_durable(move |seq| {
-            durable_tx.send_if_modified(|v| {
-                let newer = seq > *v;
-                if newer {
-                    *v = seq;
-                }
-                newer
-            });
+        let source = config
+            .source
+            .clone()
+            .unwrap_or_else(|| local_addr.to_string());
+        let feed = Feed::new(engine.clone(), source.clone());
+        let hook = feed.clone();
+        engine.on_durable(move |seq| hook.wake(seq));
+        let main = Handle::current();
+        let stop = watch::channel(false).0;
+        let delivery = delivery_runtime(stop.subscribe()).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "no separate delivery runtime; delivering on the server's");
+            main.clone()
         });
+        if let Err(e) = feed.spawn_reader() {
+            tracing::error!(error = %e, "starting the change log reader failed; \
+                event delivery and change feeds stay at their current position");
+        }
         let events = Arc::new(Events {
-            source: config
-                .source
-                .clone()
-                .unwrap_or_else(|| local_addr.to_string()),
+            source,
             endpoints: config.endpoints.clone().unwrap_or_default(),
             engine,
             config,
-            durable,
-            stop: watch::channel(false).0,
+            feed,
+            delivery,
+            main,
+            stop,
             routes_changed: Notify::new(),
             stats: Stats::default(),
             first_retained: AtomicU64::new(0),
         });
-        tokio::spawn(route::manage(events.clone()));
-        tokio::spawn(retention::run(events.clone()));
+        events.delivery.spawn(route::manage(events.clone()));
+        events.delivery.spawn(retention::run(events.clone()));
         events
     }
 
-    /// Stops every delivery loop and ends every change feed (server shutdown).
+    /// Stops every delivery loop and ends every change feed (server shutdown). Routes save
+    /// their positions as they stop.
     pub fn stop(&self) {
         self.stop.send_replace(true);
+        self.feed.stop();
     }
 
     /// Tells delivery that routes were created, replaced or deleted.
     pub fn routes_changed(&self) {
         self.routes_changed.notify_one();
+    }
+
+    /// How many event routes the instance may have.
+    pub fn max_routes(&self) -> usize {
+        self.config.max_routes
     }
 
     pub fn endpoints(&self) -> &Endpoints {
@@ -151,4 +182,39 @@ impl Events {
             self.first_retained.load(Ordering::Relaxed)
         );
     }
+}
+
+/// A runtime for delivery on a thread of its own. It runs until `stop`, then gives its tasks
+/// a moment to save their positions.
+fn delivery_runtime(mut stop: watch::Receiver<bool>) -> std::io::Result<Handle> {
+    let (handle_tx, handle_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("twingraph-delivery".into())
+        .spawn(move || {
+            // One thread: delivery's many small socket round trips cost the least CPU when
+            // its tasks never wake each other across threads.
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            let runtime = match runtime {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = handle_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = handle_tx.send(Ok(runtime.handle().clone()));
+            runtime.block_on(async move {
+                while !*stop.borrow_and_update() {
+                    if stop.changed().await.is_err() {
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            });
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        })?;
+    handle_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the delivery runtime thread ended"))?
 }

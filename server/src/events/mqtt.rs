@@ -42,7 +42,7 @@ impl Sender {
 
     async fn publish(&mut self, event: &Event) -> Result<(), String> {
         let topic = self.topic(event);
-        let payload = event.cloud.to_string().into_bytes();
+        let payload = event.json.clone();
         if self.conn.is_none() {
             self.conn = Some(self.connect()?);
         }
@@ -50,7 +50,7 @@ impl Sender {
             return Err("no broker connection".into());
         };
         client
-            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .publish_bytes(topic, QoS::AtLeastOnce, false, payload)
             .await
             .map_err(|e| format!("publishing: {e}"))?;
         loop {

@@ -18,7 +18,8 @@ pub async fn run(events: Arc<Events>) {
             _ = stop.changed() => return,
         }
         let pass_events = events.clone();
-        match tokio::task::spawn_blocking(move || pass(&pass_events)).await {
+        // On the server's blocking pool: trimming writes to RocksDB (see `events`).
+        match events.main.spawn_blocking(move || pass(&pass_events)).await {
             Ok(Ok(Some((from, to)))) => {
                 tracing::debug!(from, to, "change log trimmed");
             }
@@ -56,6 +57,7 @@ fn pass(events: &Events) -> twingraph_engine::Result<Option<(u64, u64)>> {
         return Ok(None);
     }
     let kept = engine.trim_changes(cut)?;
+    events.feed.forget_before(kept);
     events.first_retained.store(kept, Ordering::Relaxed);
     Ok((kept > first).then_some((first, kept)))
 }

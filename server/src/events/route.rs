@@ -1,17 +1,21 @@
 //! One delivery loop per event route: follow the log from the route's persisted cursor,
 //! test each event against the route's filter, send matches to the endpoint one at a time
 //! (so in log order), retry failures with exponential backoff and jitter until the event's
-//! time-to-live runs out, then dead-letter it. The cursor is persisted after every delivered
-//! or dead-lettered event (the dead letter in the same batch), so a restart resumes there:
-//! at least once, never a gap.
+//! time-to-live runs out, then dead-letter it.
 //!
-//! Routes are independent tasks; a slow or failing endpoint holds up only its own route.
-//! Nothing here runs under the engine's writer lock.
+//! The cursor is saved at most every `SAVE_EVERY` while events flow (and when the loop
+//! stops), and at once with each dead letter, in the same batch. After a crash a route
+//! resumes at its last saved cursor: at least once, never a gap, and at most `SAVE_EVERY`
+//! of events delivered again. A route keeps at most `dead_letter_cap` dead letters; the
+//! oldest go first, removed in the batch that adds the new one.
+//!
+//! A loop that stops on an error (the store, an unusable endpoint) is started again by its
+//! supervisor after a backoff, and counted. Routes are independent tasks; a slow or failing
+//! endpoint holds up only its own route. Nothing here runs under the engine's writer lock.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
@@ -19,8 +23,15 @@ use tokio::task::JoinHandle;
 use super::endpoints::{Endpoint, EndpointKind};
 use super::envelope::Event;
 use super::filter;
+use super::retry::Backoff;
+use super::stats::RouteStats;
 use super::tail::Tail;
 use super::{mqtt, webhook, Events};
+
+/// How often a route's cursor is saved while it moves.
+const SAVE_EVERY: Duration = Duration::from_millis(100);
+/// How long a stopping server waits for routes to save their cursors.
+const STOP_GRACE: Duration = Duration::from_millis(400);
 
 /// What a route loop is started with; a change in any of it restarts the loop.
 #[derive(Clone, PartialEq)]
@@ -33,13 +44,15 @@ struct Spec {
 }
 
 /// Keeps one delivery loop per stored route, restarting loops whose route changed. Wakes
-/// when the routes API reports a change.
+/// when the routes API reports a change (or, after failing to read the routes, on a timer).
 pub async fn manage(events: Arc<Events>) {
     let mut running: HashMap<String, (Spec, JoinHandle<()>)> = HashMap::new();
     let mut stop = events.stop.subscribe();
+    let mut backoff = Backoff::new(events.config.retry_initial, events.config.retry_max);
     loop {
-        match load_specs(&events).await {
+        let retry = match load_specs(&events).await {
             Ok(specs) => {
+                backoff.reset();
                 running.retain(|id, (spec, handle)| {
                     let keep = specs.iter().any(|s| s == spec) && !handle.is_finished();
                     if !keep {
@@ -52,21 +65,34 @@ pub async fn manage(events: Arc<Events>) {
                     if running.contains_key(&spec.id) {
                         continue;
                     }
-                    let handle = tokio::spawn(run(events.clone(), spec.clone()));
+                    let stats = events.stats.route(&spec.id);
+                    let handle = tokio::spawn(supervise(events.clone(), spec.clone(), stats));
                     running.insert(spec.id.clone(), (spec, handle));
                 }
                 let live: Vec<String> = running.keys().cloned().collect();
                 events.stats.retain(&live);
+                None
             }
-            Err(e) => tracing::error!(error = %e, "loading event routes failed"),
-        }
+            Err(e) => {
+                tracing::error!(error = %e, "loading event routes failed; retrying");
+                Some(backoff.next_wait())
+            }
+        };
+        let retry = async move {
+            match retry {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = events.routes_changed.notified() => {}
+            () = retry => {}
             _ = stop.changed() => {}
         }
         if *stop.borrow() {
+            // The loops see the stop themselves and save their cursors.
             for (_, (_, handle)) in running.drain() {
-                handle.abort();
+                let _ = tokio::time::timeout(STOP_GRACE, handle).await;
             }
             return;
         }
@@ -110,6 +136,39 @@ async fn load_specs(events: &Arc<Events>) -> Result<Vec<Spec>, String> {
         .collect())
 }
 
+/// Why a delivery loop ended.
+enum Exit {
+    /// The server stops, the route is gone, or it cannot deliver until it is changed.
+    Done,
+    /// An error that may pass: start the loop again after a backoff.
+    Failed { reason: String, progressed: bool },
+}
+
+/// Runs the route's delivery loop, starting it again after each failure.
+async fn supervise(events: Arc<Events>, spec: Spec, stats: Arc<RouteStats>) {
+    let mut backoff = Backoff::new(events.config.retry_initial, events.config.retry_max);
+    let mut stop = events.stop.subscribe();
+    loop {
+        let (reason, progressed) = match run(&events, &spec, &stats).await {
+            Exit::Done => return,
+            Exit::Failed { reason, progressed } => (reason, progressed),
+        };
+        if progressed {
+            backoff.reset();
+        }
+        let wait = backoff.next_wait();
+        RouteStats::add(&stats.restarts, 1);
+        tracing::warn!(route = %spec.id, %reason, ?wait, "route delivery stopped; restarting");
+        if *stop.borrow_and_update() {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
 /// An endpoint connection, kept between events.
 enum Sink {
     Webhook(webhook::Sender),
@@ -118,6 +177,13 @@ enum Sink {
 }
 
 impl Sink {
+    fn new(endpoint: &Endpoint, route: &str) -> Result<Sink, String> {
+        Ok(match &endpoint.kind {
+            EndpointKind::Webhook(w) => Sink::Webhook(webhook::Sender::new(w)?),
+            EndpointKind::Mqtt(m) => Sink::Mqtt(Box::new(mqtt::Sender::new(m, route))),
+        })
+    }
+
     async fn send(&mut self, event: &Event) -> Result<(), String> {
         match self {
             Sink::Webhook(s) => s.send(event).await,
@@ -126,119 +192,215 @@ impl Sink {
     }
 }
 
-async fn run(events: Arc<Events>, spec: Spec) {
-    let id = spec.id.clone();
-    let start = match load_cursor(&events, &id).await {
-        Some(c) if c.epoch == spec.epoch => c.next,
-        _ => return, // deleted or re-created meanwhile; the manager catches up
+/// Where a route stands: what it has passed, what is saved, which dead letters it holds.
+struct Position {
+    start: u64,
+    next: u64,
+    saved: u64,
+    saved_at: Instant,
+    /// Sequences of the route's dead letters, oldest first.
+    dead: VecDeque<u64>,
+}
+
+async fn run(events: &Arc<Events>, spec: &Spec, stats: &RouteStats) -> Exit {
+    let id = spec.id.as_str();
+    let (cursor, dead) = match load_state(events, id, spec.epoch).await {
+        Ok(Some(state)) => state,
+        // Deleted or re-created meanwhile; the manager catches up.
+        Ok(None) => return Exit::Done,
+        Err(reason) => {
+            return Exit::Failed {
+                reason,
+                progressed: false,
+            }
+        }
     };
-    events.stats.update(&id, |s| s.next = start);
+    stats.set_next(cursor);
     let filter = match filter::parse(&spec.filter_text) {
         Ok(f) => f,
         Err(e) => {
             tracing::error!(route = %id, error = %e, "stored route filter does not parse");
-            return;
+            return Exit::Done;
         }
     };
-    let Some(endpoint) = spec.endpoint.clone() else {
+    let Some(endpoint) = spec.endpoint.as_ref() else {
         // The events wait in the log (the route's lag grows) until the endpoint exists.
         tracing::warn!(route = %id, endpoint = %spec.endpoint_name,
             "event route names an endpoint that is not configured; nothing is delivered");
-        return;
+        return Exit::Done;
     };
-    let mut sink = match &endpoint.kind {
-        EndpointKind::Webhook(w) => match webhook::Sender::new(w) {
-            Ok(s) => Sink::Webhook(s),
-            Err(e) => {
-                tracing::error!(route = %id, error = %e, "webhook endpoint unusable");
-                return;
+    let mut sink = match Sink::new(endpoint, id) {
+        Ok(sink) => sink,
+        Err(e) => {
+            return Exit::Failed {
+                reason: format!("endpoint '{}' unusable: {e}", spec.endpoint_name),
+                progressed: false,
             }
-        },
-        EndpointKind::Mqtt(m) => Sink::Mqtt(Box::new(mqtt::Sender::new(m, &id))),
+        }
     };
-    let mut tail = Tail::new(events.clone(), start);
-    let mut persisted = start;
-    while let Some(batch) = tail.next_batch().await {
+    let mut at = Position {
+        start: cursor,
+        next: cursor,
+        saved: cursor,
+        saved_at: Instant::now(),
+        dead,
+    };
+    let failed = |reason: String, at: &Position| Exit::Failed {
+        reason,
+        progressed: at.next > at.start,
+    };
+    // A cap lowered since the last run applies at once.
+    if at.dead.len() > events.config.dead_letter_cap {
+        if let Err(reason) = save(events, spec, stats, &mut at, None).await {
+            return failed(reason, &at);
+        }
+    }
+    let mut tail = Tail::new(events.clone(), cursor);
+    loop {
+        let batch = if at.next != at.saved {
+            tokio::select! {
+                batch = tail.next_batch() => batch,
+                () = tokio::time::sleep_until((at.saved_at + SAVE_EVERY).into()) => {
+                    if let Err(reason) = save(events, spec, stats, &mut at, None).await {
+                        return failed(reason, &at);
+                    }
+                    continue;
+                }
+            }
+        } else {
+            tail.next_batch().await
+        };
+        let batch = match batch {
+            Ok(Some(batch)) => batch,
+            Ok(None) => {
+                // Stopping: keep what was delivered (best effort; at least once either way).
+                let _ = save(events, spec, stats, &mut at, None).await;
+                return Exit::Done;
+            }
+            Err(reason) => return failed(reason, &at),
+        };
         if batch.dropped > 0 {
             tracing::warn!(route = %id, count = batch.dropped,
                 "changes removed by retention before this route delivered them");
-            events.stats.update(&id, |s| s.dropped += batch.dropped);
+            RouteStats::add(&stats.dropped, batch.dropped);
         }
-        for change in &batch.changes {
-            let event = Event::new(change, &events.source);
-            if !event.matches(&filter) {
-                events.stats.update(&id, |s| s.next = change.seq + 1);
-                continue;
+        for event in &batch.events {
+            if event.matches(&filter) {
+                match deliver(events, stats, id, &mut sink, event).await {
+                    Outcome::Delivered => {}
+                    Outcome::Expired { reason, attempts } => {
+                        let letter = json!({
+                            "sequence": event.seq,
+                            "reason": reason,
+                            "attempts": attempts,
+                            "deadLetteredTime": chrono::Utc::now().to_rfc3339(),
+                            "event": event.cloud,
+                        });
+                        at.next = event.seq + 1;
+                        if let Err(reason) =
+                            save(events, spec, stats, &mut at, Some((event.seq, letter))).await
+                        {
+                            return failed(reason, &at);
+                        }
+                    }
+                    Outcome::Stopped => {
+                        let _ = save(events, spec, stats, &mut at, None).await;
+                        return Exit::Done;
+                    }
+                }
             }
-            let outcome = deliver(&events, &id, &mut sink, &event, &change.time).await;
-            let dead_letter = match outcome {
-                Outcome::Delivered => None,
-                Outcome::Expired { reason, attempts } => Some(json!({
-                    "sequence": change.seq,
-                    "reason": reason,
-                    "attempts": attempts,
-                    "deadLetteredTime": chrono::Utc::now().to_rfc3339(),
-                    "event": event.cloud,
-                })),
-                Outcome::Stopped => return,
-            };
-            let next = change.seq + 1;
-            if !persist(&events, &spec, next, dead_letter.map(|d| (change.seq, d))).await {
-                return;
-            }
-            persisted = next;
-            events.stats.update(&id, |s| s.next = next);
+            at.next = event.seq + 1;
+            stats.set_next(at.next);
         }
-        // Filtered-out changes move the cursor too; saved once per batch.
-        events.stats.update(&id, |s| s.next = tail.next);
-        if tail.next != persisted {
-            if !persist(&events, &spec, tail.next, None).await {
-                return;
+        // Also past changes retention removed.
+        at.next = tail.next;
+        stats.set_next(at.next);
+        if at.saved_at.elapsed() >= SAVE_EVERY && at.next != at.saved {
+            if let Err(reason) = save(events, spec, stats, &mut at, None).await {
+                return failed(reason, &at);
             }
-            persisted = tail.next;
         }
     }
 }
 
-async fn load_cursor(events: &Arc<Events>, id: &str) -> Option<twingraph_engine::RouteCursor> {
+/// The route's cursor and dead letters, if the route still has incarnation `epoch`.
+async fn load_state(
+    events: &Arc<Events>,
+    id: &str,
+    epoch: u64,
+) -> Result<Option<(u64, VecDeque<u64>)>, String> {
     let engine = events.engine.clone();
     let id = id.to_string();
-    match tokio::task::spawn_blocking(move || engine.snapshot().route_cursor(&id)).await {
-        Ok(Ok(cursor)) => cursor,
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "reading a route cursor failed");
-            None
+    let read = tokio::task::spawn_blocking(move || {
+        let snapshot = engine.snapshot();
+        match snapshot.route_cursor(&id)? {
+            Some(c) if c.epoch == epoch => {
+                let dead = snapshot.dead_letter_seqs(&id, epoch)?;
+                Ok(Some((c.next, VecDeque::from(dead))))
+            }
+            _ => Ok::<_, twingraph_engine::Error>(None),
         }
-        Err(_) => None,
+    })
+    .await;
+    match read {
+        Ok(Ok(state)) => Ok(state),
+        Ok(Err(e)) => Err(format!("reading the route's cursor: {e}")),
+        Err(e) => Err(format!("route state reader task failed: {e}")),
     }
 }
 
-/// Saves the route's position (and a dead letter); false when the store refused.
-async fn persist(
+/// Saves the route's position, with a new dead letter and without the oldest ones beyond
+/// the cap, in one batch.
+async fn save(
     events: &Arc<Events>,
     spec: &Spec,
-    next: u64,
+    stats: &RouteStats,
+    at: &mut Position,
     dead_letter: Option<(u64, Value)>,
-) -> bool {
+) -> Result<(), String> {
+    let mut kept = at.dead.len() + usize::from(dead_letter.is_some());
+    let mut forget = Vec::new();
+    while kept > events.config.dead_letter_cap {
+        match at.dead.get(forget.len()) {
+            Some(seq) => forget.push(*seq),
+            None => break,
+        }
+        kept -= 1;
+    }
     let engine = events.engine.clone();
-    let (id, epoch) = (spec.id.clone(), spec.epoch);
-    let dead = dead_letter.is_some();
-    let result = tokio::task::spawn_blocking(move || {
-        engine.advance_route(&id, epoch, next, dead_letter.as_ref().map(|(s, v)| (*s, v)))
-    })
-    .await;
+    let (id, epoch, next) = (spec.id.clone(), spec.epoch, at.next);
+    let letter = dead_letter.as_ref().map(|(seq, _)| *seq);
+    let removed = forget.len();
+    // On the server's blocking pool, not a low-priority delivery thread: a write joins
+    // RocksDB's write queue, which the write path shares.
+    let result = events
+        .main
+        .spawn_blocking(move || {
+            engine.advance_route_capped(
+                &id,
+                epoch,
+                next,
+                dead_letter.as_ref().map(|(s, v)| (*s, v)),
+                &forget,
+            )
+        })
+        .await;
     match result {
         Ok(Ok(())) => {
-            if dead {
-                events.stats.update(&spec.id, |s| s.dead_lettered += 1);
+            at.saved = next;
+            at.saved_at = Instant::now();
+            at.dead.drain(..removed);
+            // Removed before added: a scrape never sees more dead letters counted than the
+            // removals that made room for them.
+            RouteStats::add(&stats.dead_letters_removed, removed as u64);
+            if let Some(seq) = letter {
+                at.dead.push_back(seq);
+                RouteStats::add(&stats.dead_lettered, 1);
             }
-            true
+            Ok(())
         }
-        Ok(Err(e)) => {
-            tracing::error!(route = %spec.id, error = %e, "saving the route cursor failed");
-            false
-        }
-        Err(_) => false,
+        Ok(Err(e)) => Err(format!("saving the route cursor: {e}")),
+        Err(e) => Err(format!("route cursor writer task failed: {e}")),
     }
 }
 
@@ -252,28 +414,27 @@ enum Outcome {
 /// over; an event already past it gets exactly one attempt.
 async fn deliver(
     events: &Arc<Events>,
+    stats: &RouteStats,
     route: &str,
     sink: &mut Sink,
     event: &Event,
-    time: &str,
 ) -> Outcome {
-    let committed = chrono::DateTime::parse_from_rfc3339(time)
+    // The common case: accepted at once, nothing else to do.
+    let mut reason = match sink.send(event).await {
+        Ok(()) => {
+            RouteStats::add(&stats.delivered, 1);
+            return Outcome::Delivered;
+        }
+        Err(reason) => reason,
+    };
+    let committed = chrono::DateTime::parse_from_rfc3339(&event.time)
         .map(SystemTime::from)
         .unwrap_or_else(|_| SystemTime::now());
     let deadline = committed + events.config.ttl;
     let mut stop = events.stop.subscribe();
-    let mut delay = events.config.retry_initial;
-    let mut attempts = 0;
-    let mut jitter = Jitter::new();
+    let mut backoff = Backoff::new(events.config.retry_initial, events.config.retry_max);
+    let mut attempts = 1;
     loop {
-        attempts += 1;
-        let reason = match sink.send(event).await {
-            Ok(()) => {
-                events.stats.update(route, |s| s.delivered += 1);
-                return Outcome::Delivered;
-            }
-            Err(reason) => reason,
-        };
         let left = deadline
             .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO);
@@ -282,50 +443,21 @@ async fn deliver(
             return Outcome::Expired { reason, attempts };
         }
         tracing::debug!(route, seq = event.seq, attempts, %reason, "delivery failed; retrying");
-        events.stats.update(route, |s| s.retried += 1);
-        let wait = jitter.apply(delay).min(left);
+        RouteStats::add(&stats.retried, 1);
+        if *stop.borrow_and_update() {
+            return Outcome::Stopped;
+        }
         tokio::select! {
-            () = tokio::time::sleep(wait) => {}
+            () = tokio::time::sleep(backoff.next_wait().min(left)) => {}
             _ = stop.changed() => return Outcome::Stopped,
         }
-        delay = (delay * 2).min(events.config.retry_max);
-    }
-}
-
-/// "Equal jitter": a delay between half and all of the nominal backoff, so routes failing
-/// together do not retry in lockstep.
-struct Jitter(u64);
-
-impl Jitter {
-    fn new() -> Jitter {
-        let seed = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        Jitter(seed | 1)
-    }
-
-    fn apply(&mut self, delay: Duration) -> Duration {
-        // xorshift64: plenty for spreading retries.
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        let fraction = (self.0 % 1000) as f64 / 1000.0;
-        delay.mul_f64(0.5 + fraction / 2.0)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn jitter_stays_within_half_and_full_delay() {
-        let mut j = Jitter::new();
-        let d = Duration::from_millis(1000);
-        let samples: Vec<Duration> = (0..200).map(|_| j.apply(d)).collect();
-        assert!(samples
-            .iter()
-            .all(|s| *s >= Duration::from_millis(500) && *s <= d));
-        assert!(samples.iter().any(|s| *s != samples[0]), "no spread");
+        attempts += 1;
+        match sink.send(event).await {
+            Ok(()) => {
+                RouteStats::add(&stats.delivered, 1);
+                return Outcome::Delivered;
+            }
+            Err(r) => reason = r,
+        }
     }
 }

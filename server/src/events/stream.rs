@@ -17,7 +17,6 @@ use bytes::Bytes;
 use hyper::body::Frame;
 use tokio::sync::mpsc;
 
-use super::envelope::Event;
 use super::filter::Filter;
 use super::tail::Tail;
 use super::Events;
@@ -31,7 +30,9 @@ const BUFFER: usize = 64;
 pub fn open(events: Arc<Events>, from: Option<u64>, filter: Option<Filter>) -> Response {
     let start = from.unwrap_or_else(|| events.engine.durable_sequence() + 1);
     let (tx, rx) = mpsc::channel::<Bytes>(BUFFER);
-    tokio::spawn(feed(events, start, filter, tx));
+    events
+        .delivery
+        .spawn(feed(events.clone(), start, filter, tx));
     let mut response = (StatusCode::OK, Body::new(SseBody { rx })).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -44,7 +45,6 @@ pub fn open(events: Arc<Events>, from: Option<u64>, filter: Option<Filter>) -> R
 }
 
 async fn feed(events: Arc<Events>, start: u64, filter: Option<Filter>, tx: mpsc::Sender<Bytes>) {
-    let source = events.source.clone();
     let mut tail = Tail::new(events, start);
     if tx
         .send(Bytes::from(format!(
@@ -66,22 +66,33 @@ async fn feed(events: Arc<Events>, start: u64, filter: Option<Filter>, tx: mpsc:
             }
             () = tx.closed() => return,
         };
-        let Some(batch) = batch else { return };
-        let mut out = String::new();
+        let batch = match batch {
+            Ok(Some(batch)) => batch,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "change feed ended");
+                return;
+            }
+        };
+        let mut out = Vec::new();
         if batch.dropped > 0 {
-            let first = batch.changes.first().map_or(tail.next, |c| c.seq);
-            out.push_str(&format!(
-                ": {} changes before {first} were removed by retention\n\n",
-                batch.dropped
-            ));
+            let first = batch.events.first().map_or(tail.next, |e| e.seq);
+            out.extend_from_slice(
+                format!(
+                    ": {} changes before {first} were removed by retention\n\n",
+                    batch.dropped
+                )
+                .as_bytes(),
+            );
         }
-        for change in &batch.changes {
-            let event = Event::new(change, &source);
+        for event in &batch.events {
             if filter.as_ref().is_some_and(|f| !event.matches(f)) {
                 continue;
             }
             // JSON text has no raw newlines, so one `data:` line carries the whole event.
-            out.push_str(&format!("id: {}\ndata: {}\n\n", change.seq, event.cloud));
+            out.extend_from_slice(format!("id: {}\ndata: ", event.seq).as_bytes());
+            out.extend_from_slice(&event.json);
+            out.extend_from_slice(b"\n\n");
         }
         if !out.is_empty() && tx.send(Bytes::from(out)).await.is_err() {
             return;

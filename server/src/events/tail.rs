@@ -1,95 +1,322 @@
-//! Following the change log from a position: batches of durable changes in sequence order,
-//! waiting (not polling) for commits at the end. Shared by route delivery and the SSE feed.
+//! Following the change log from a position: batches of durable changes as events, in
+//! sequence order, waiting (not polling) for commits. Shared by route delivery and the SSE
+//! feed.
+//!
+//! One reader thread (`Feed`) follows the durable end of the log and keeps the latest
+//! events in memory, each built and JSON-encoded once, so ten routes at the live end cost
+//! one log read and one encoding per change, not ten. A route or stream behind what memory
+//! holds (after a restart, or behind a slow endpoint) reads the log itself.
+//!
+//! The write path only hands the reader a number (`Feed::wake`, the engine's durable hook):
+//! it never waits for delivery, and wakes one thread however many routes there are.
 //!
 //! Invariant: only changes up to the engine's durable sequence are returned, so nothing is
 //! sent that a crash could still take back.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
-use twingraph_engine::Change;
+use parking_lot::{Condvar, Mutex};
+use tokio::sync::watch;
+use twingraph_engine::Engine;
 
+use super::envelope::Event;
 use super::Events;
 
 /// How many changes one read takes from the log.
 const BATCH: usize = 256;
+/// Events kept in memory for routes at the live end: at most this many, and at most this
+/// many bytes of encoded JSON.
+const MEMORY_EVENTS: usize = 16_384;
+const MEMORY_BYTES: usize = 64 << 20;
+
+/// The latest events, read and encoded once for every route and stream.
+pub struct Feed {
+    engine: Arc<Engine>,
+    source: String,
+    memory: Mutex<Memory>,
+    /// The last sequence in memory; tails at the live end wait for it to move.
+    filled: watch::Sender<u64>,
+    /// What the engine announced; the reader thread sleeps on `wakeup` until it changes.
+    signal: Mutex<Signal>,
+    wakeup: Condvar,
+}
+
+struct Memory {
+    /// Consecutive events from sequence `start` on.
+    events: VecDeque<Arc<Event>>,
+    bytes: usize,
+    /// The first sequence memory answers for; tails before it read the log.
+    start: u64,
+}
+
+struct Signal {
+    durable: u64,
+    stop: bool,
+}
+
+/// What memory holds for a tail at some position.
+enum Take {
+    Events(Vec<Arc<Event>>),
+    /// Nothing yet: wait for the reader.
+    Ahead,
+    /// Before what memory holds: read the log.
+    Behind,
+}
+
+impl Feed {
+    pub fn new(engine: Arc<Engine>, source: String) -> Arc<Feed> {
+        let durable = engine.durable_sequence();
+        Arc::new(Feed {
+            engine,
+            source,
+            memory: Mutex::new(Memory {
+                events: VecDeque::new(),
+                bytes: 0,
+                start: durable + 1,
+            }),
+            filled: watch::channel(durable).0,
+            signal: Mutex::new(Signal {
+                durable,
+                stop: false,
+            }),
+            wakeup: Condvar::new(),
+        })
+    }
+
+    /// The engine's durable hook: called on the write path, so it only records the number
+    /// and wakes the reader.
+    pub fn wake(&self, durable: u64) {
+        let mut signal = self.signal.lock();
+        if durable > signal.durable {
+            signal.durable = durable;
+            self.wakeup.notify_one();
+        }
+    }
+
+    pub fn stop(&self) {
+        self.signal.lock().stop = true;
+        self.wakeup.notify_one();
+    }
+
+    /// Starts the reader thread.
+    pub fn spawn_reader(self: &Arc<Feed>) -> std::io::Result<()> {
+        let feed = self.clone();
+        std::thread::Builder::new()
+            .name("twingraph-events-log".into())
+            .spawn(move || feed.read())?;
+        Ok(())
+    }
+
+    fn read(&self) {
+        let mut next = self.memory.lock().start;
+        let mut failures = 0u32;
+        loop {
+            {
+                let mut signal = self.signal.lock();
+                while !signal.stop && signal.durable < next {
+                    self.wakeup.wait(&mut signal);
+                }
+                if signal.stop {
+                    return;
+                }
+            }
+            match self.engine.durable_changes(next, BATCH) {
+                Ok(changes) => {
+                    failures = 0;
+                    let events: Vec<Arc<Event>> = changes
+                        .iter()
+                        .map(|c| Arc::new(Event::new(c, &self.source)))
+                        .collect();
+                    next = match events.last() {
+                        Some(last) => {
+                            let next = last.seq + 1;
+                            self.append(events);
+                            next
+                        }
+                        // Retention removed everything up to the durable end before the
+                        // reader got to it: start over after it.
+                        None => {
+                            let end = self.engine.durable_sequence();
+                            if end >= next {
+                                self.restart(end + 1);
+                                end + 1
+                            } else {
+                                next
+                            }
+                        }
+                    };
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::error!(error = %e, "reading the change log failed; retrying");
+                    std::thread::sleep(Duration::from_millis(100) * failures.min(50));
+                }
+            }
+        }
+    }
+
+    /// Adds consecutive events; a gap before them (retention removed what the reader had not
+    /// read yet) restarts memory at the first.
+    fn append(&self, events: Vec<Arc<Event>>) {
+        let Some(last) = events.last().map(|e| e.seq) else {
+            return;
+        };
+        {
+            let mut memory = self.memory.lock();
+            let expected = memory.start + memory.events.len() as u64;
+            if events.first().is_some_and(|e| e.seq != expected) {
+                memory.events.clear();
+                memory.bytes = 0;
+                memory.start = events.first().map_or(expected, |e| e.seq);
+            }
+            for event in events {
+                memory.bytes += event.json.len();
+                memory.events.push_back(event);
+            }
+            while memory.events.len() > MEMORY_EVENTS || memory.bytes > MEMORY_BYTES {
+                let Some(old) = memory.events.pop_front() else {
+                    break;
+                };
+                memory.bytes -= old.json.len();
+                memory.start = old.seq + 1;
+            }
+        }
+        self.filled.send_replace(last);
+    }
+
+    /// Drops events retention removed from the log, so tails still needing them count them
+    /// as dropped, as they would after a restart.
+    pub fn forget_before(&self, seq: u64) {
+        let mut memory = self.memory.lock();
+        while memory.events.front().is_some_and(|e| e.seq < seq) {
+            if let Some(old) = memory.events.pop_front() {
+                memory.bytes -= old.json.len();
+                memory.start = old.seq + 1;
+            }
+        }
+    }
+
+    fn restart(&self, next: u64) {
+        {
+            let mut memory = self.memory.lock();
+            memory.events.clear();
+            memory.bytes = 0;
+            memory.start = next;
+        }
+        self.filled.send_replace(next - 1);
+    }
+
+    fn take(&self, next: u64, max: usize) -> Take {
+        let memory = self.memory.lock();
+        if next < memory.start {
+            return Take::Behind;
+        }
+        let skip = usize::try_from(next - memory.start).unwrap_or(usize::MAX);
+        if skip >= memory.events.len() {
+            return Take::Ahead;
+        }
+        Take::Events(memory.events.range(skip..).take(max).cloned().collect())
+    }
+}
 
 pub struct Tail {
     events: Arc<Events>,
     /// The next sequence to read.
     pub next: u64,
+    filled: watch::Receiver<u64>,
+    stop: watch::Receiver<bool>,
 }
 
 pub struct Batch {
-    pub changes: Vec<Change>,
-    /// Changes between the previous position and the first one returned that retention had
-    /// already removed.
+    pub events: Vec<Arc<Event>>,
+    /// Changes between the previous position and the first event returned that retention
+    /// had already removed.
     pub dropped: u64,
 }
 
 impl Tail {
     pub fn new(events: Arc<Events>, next: u64) -> Tail {
         Tail {
+            filled: events.feed.filled.subscribe(),
+            stop: events.stop.subscribe(),
             events,
             next: next.max(1),
         }
     }
 
-    /// The next batch, waiting for commits when the log is read to its end; `None` once the
-    /// server stops (or the engine fails, which is logged).
-    pub async fn next_batch(&mut self) -> Option<Batch> {
-        let mut durable = self.events.durable.clone();
-        let mut stop = self.events.stop.subscribe();
+    /// The next batch, waiting for commits when the log is read to its end; `Ok(None)` once
+    /// the server stops, `Err` when the log cannot be read.
+    ///
+    /// Cancel-safe: the position moves only when a batch is returned.
+    pub async fn next_batch(&mut self) -> Result<Option<Batch>, String> {
         loop {
-            if *stop.borrow_and_update() {
-                return None;
+            if *self.stop.borrow_and_update() {
+                return Ok(None);
             }
-            durable.borrow_and_update();
-            let end = self.events.engine.durable_sequence();
-            if end >= self.next {
-                let engine = self.events.engine.clone();
-                let from = self.next;
-                let read = tokio::task::spawn_blocking(move || {
-                    let snapshot = engine.snapshot();
-                    Ok::<_, twingraph_engine::Error>((
-                        snapshot.changes(from, BATCH)?,
-                        snapshot.first_change()?,
-                    ))
-                })
-                .await;
-                let (mut changes, first) = match read {
-                    Ok(Ok(read)) => read,
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "reading the change log failed");
-                        return None;
+            // Marked seen before looking, so a fill after the look wakes the wait below.
+            self.filled.borrow_and_update();
+            match self.events.feed.take(self.next, BATCH) {
+                Take::Events(events) => {
+                    if let Some(last) = events.last() {
+                        self.next = last.seq + 1;
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, "change log reader task failed");
-                        return None;
-                    }
-                };
-                changes.retain(|c| c.seq <= end);
-                // The log has no gaps, so whatever lies between `next` and the first change
-                // read was removed by retention.
-                let resume = match (changes.first(), first) {
-                    (Some(c), _) => c.seq,
-                    (None, Some(f)) if f > self.next => f.min(end + 1),
-                    (None, Some(_)) => self.next,
-                    (None, None) => end + 1,
-                };
-                let dropped = resume.saturating_sub(self.next);
-                self.next = changes.last().map_or(resume, |c| c.seq + 1);
-                if !changes.is_empty() || dropped > 0 {
-                    return Some(Batch { changes, dropped });
+                    return Ok(Some(Batch { events, dropped: 0 }));
                 }
+                Take::Behind => {
+                    if let Some(batch) = self.read_log().await? {
+                        return Ok(Some(batch));
+                    }
+                }
+                Take::Ahead => {}
             }
             tokio::select! {
-                changed = durable.changed() => {
+                changed = self.filled.changed() => {
                     if changed.is_err() {
-                        return None;
+                        return Ok(None);
                     }
                 }
-                _ = stop.changed() => {}
+                _ = self.stop.changed() => {}
             }
         }
+    }
+
+    /// Reads from the log itself, for a position memory no longer (or not yet) holds.
+    async fn read_log(&mut self) -> Result<Option<Batch>, String> {
+        let engine = self.events.engine.clone();
+        let source = self.events.source.clone();
+        let from = self.next;
+        let read = tokio::task::spawn_blocking(move || {
+            let end = engine.durable_sequence();
+            let changes = engine.durable_changes(from, BATCH)?;
+            // Only an empty read needs to know where the log now begins.
+            let first = match changes.is_empty() {
+                true => engine.snapshot().first_change()?,
+                false => None,
+            };
+            let events: Vec<Arc<Event>> = changes
+                .iter()
+                .map(|c| Arc::new(Event::new(c, &source)))
+                .collect();
+            Ok::<_, twingraph_engine::Error>((events, first, end))
+        })
+        .await
+        .map_err(|e| format!("change log reader task failed: {e}"))?;
+        let (events, first, end) = read.map_err(|e| format!("reading the change log: {e}"))?;
+        // The log has no gaps, so whatever lies between `next` and the first change read
+        // was removed by retention.
+        let resume = match (events.first(), first) {
+            (Some(e), _) => e.seq,
+            (None, Some(f)) if f > self.next => f.min(end + 1),
+            (None, Some(_)) => self.next,
+            (None, None) => self.next.max(end + 1),
+        };
+        let dropped = resume.saturating_sub(self.next);
+        self.next = events.last().map_or(resume, |e| e.seq + 1);
+        if events.is_empty() && dropped == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Batch { events, dropped }))
     }
 }

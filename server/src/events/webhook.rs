@@ -25,7 +25,9 @@ const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 const MAX_RESPONSE: usize = 64 * 1024;
 
 pub struct Sender {
-    uri: Uri,
+    /// Request target (path and query) and `Host` header value.
+    target: String,
+    authority: String,
     host: String,
     port: u16,
     mode: Mode,
@@ -60,7 +62,8 @@ impl Sender {
             false => None,
         };
         Ok(Sender {
-            uri,
+            target: uri.path_and_query().map_or("/", |p| p.as_str()).to_string(),
+            authority: uri.authority().map(|a| a.to_string()).unwrap_or_default(),
             host,
             port,
             mode: config.mode,
@@ -115,27 +118,18 @@ impl Sender {
     }
 
     fn request(&self, event: &Event) -> Result<Request<Full<Bytes>>, String> {
-        let path = self
-            .uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
-        let authority = self
-            .uri
-            .authority()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
         let mut builder = Request::builder()
             .method(Method::POST)
-            .uri(path)
-            .header(header::HOST, authority);
+            .uri(self.target.as_str())
+            .header(header::HOST, self.authority.as_str());
         let body = match self.mode {
             Mode::Structured => {
                 builder = builder.header(
                     header::CONTENT_TYPE,
                     "application/cloudevents+json; charset=utf-8",
                 );
-                event.cloud.to_string()
+                // Encoded once for every route (see `tail`).
+                event.json.clone()
             }
             Mode::Binary => {
                 for (name, value) in event.attributes() {
@@ -145,14 +139,14 @@ impl Sender {
                         builder = builder.header(format!("ce-{name}"), value);
                     }
                 }
-                event.data().to_string()
+                Bytes::from(event.data().to_string())
             }
         };
         for (name, value) in &self.headers {
             builder = builder.header(name, value);
         }
         builder
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(body))
             .map_err(|e| format!("building the request: {e}"))
     }
 
