@@ -64,8 +64,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     loop {
         for row in &page.rows {
-            let written = serde_json::to_writer(&mut out, row)
-                .map_err(std::io::Error::from)
+            let written = out
+                .write_all(row.as_str().as_bytes())
                 .and_then(|()| out.write_all(b"\n"));
             if let Err(err) = written {
                 // `twingraph query ... | head` closes the pipe early: not a failure.

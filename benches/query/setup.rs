@@ -15,7 +15,7 @@ use std::path::Path;
 use rusqlite::{params, Connection};
 use serde_json::Value;
 use twingraph_engine::{dtdl, Engine, EngineConfig};
-use twingraph_query::{prepare, PreparedQuery, QueryOptions};
+use twingraph_query::{prepare, JsonRow, PreparedQuery, QueryOptions};
 
 #[path = "../common/building.rs"]
 mod building;
@@ -389,7 +389,7 @@ pub fn prepared(text: &str) -> PreparedQuery {
 /// Runs a prepared ADT query to the end, page by page (1,000 rows, ADT's largest page), on one
 /// snapshot; returns the rows. The query is prepared once by the caller, as SQLite's
 /// statements are (`prepare_cached`); parsing and planning are measured on their own.
-pub fn run_ours(engine: &Engine, query: &PreparedQuery) -> Vec<Value> {
+pub fn run_ours(engine: &Engine, query: &PreparedQuery) -> Vec<JsonRow> {
     let options = QueryOptions::default();
     let snap = engine.snapshot();
     let mut page = query.first_page(&snap, 1000, &options).expect("first page");
@@ -420,10 +420,11 @@ pub fn run_sqlite(db: &Connection, sql: &str) -> Vec<String> {
 }
 
 /// The `$dtId`s of a result, sorted, to check that both stores answer the same question.
-pub fn ours_ids(rows: &[Value]) -> Vec<String> {
+pub fn ours_ids(rows: &[JsonRow]) -> Vec<String> {
     let mut ids: Vec<String> = rows
         .iter()
         .map(|row| {
+            let row = &row.to_value().expect("rows are JSON");
             if let Some(n) = row.get("COUNT") {
                 return n.to_string();
             }

@@ -166,6 +166,17 @@ impl<'a> Snapshot<'a> {
         }
     }
 
+    /// The stored JSON of twin `num` (its ADT wire form), unparsed: for readers that pass
+    /// documents through or pick a few fields out of them.
+    pub fn twin_bytes_by_num(&self, num: u32) -> Result<Option<Vec<u8>>> {
+        self.get(CF_TWINS, &twin_key(num))
+    }
+
+    /// The stored JSON of relationship `id` of twin `source`, unparsed.
+    pub fn relationship_bytes_by_num(&self, source: u32, id: &str) -> Result<Option<Vec<u8>>> {
+        self.get(CF_RELS, &rel_key(source, id))
+    }
+
     pub fn twin(&self, id: &str) -> Result<Option<Twin>> {
         match self.twin_num(id)? {
             Some(num) => self.twin_by_num(num),

@@ -16,7 +16,7 @@ mod prepared;
 pub use check::{output_name, Origin, Scope, Var, VarKind};
 pub use error::{Error, Position};
 pub use exec::Work;
-pub use prepared::{next_page, prepare, Page, PreparedQuery, QueryOptions};
+pub use prepared::{next_page, prepare, JsonRow, Page, PreparedQuery, QueryOptions};
 
 /// Parses and checks a query: syntax, aliases and their scope, clause combinations, the `$dtId`
 /// anchor of JOIN and MATCH, and the limits of adt-api.md §5.5.

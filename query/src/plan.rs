@@ -161,18 +161,25 @@ impl Plan {
 
     /// The variables whose documents `pred` reads.
     pub fn documents_read(pred: &Pred, out: &mut Vec<usize>) {
+        Plan::properties_read(pred, &mut |var, _| {
+            if !out.contains(&var) {
+                out.push(var);
+            }
+        });
+    }
+
+    /// Calls `f` with the variable and path of every property `pred` reads.
+    pub fn properties_read(pred: &Pred, f: &mut impl FnMut(usize, &[String])) {
         let mut term = |t: &Term| {
-            if let Term::Prop { var, .. } = t {
-                if !out.contains(var) {
-                    out.push(*var);
-                }
+            if let Term::Prop { var, path } = t {
+                f(*var, path);
             }
         };
         match pred {
             Pred::And(items) | Pred::Or(items) => {
-                items.iter().for_each(|p| Plan::documents_read(p, out));
+                items.iter().for_each(|p| Plan::properties_read(p, f));
             }
-            Pred::Not(inner) => Plan::documents_read(inner, out),
+            Pred::Not(inner) => Plan::properties_read(inner, f),
             Pred::Compare { left, right, .. } => {
                 term(left);
                 term(right);

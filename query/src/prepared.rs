@@ -22,11 +22,41 @@ pub struct QueryOptions {
     pub timeout: Option<Duration>,
 }
 
+/// One result row as JSON text. Stored documents reach it unparsed, so a server writes rows
+/// into its response as they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonRow(String);
+
+impl JsonRow {
+    pub(crate) fn new(text: String) -> JsonRow {
+        JsonRow(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// The row parsed (for callers that inspect rows rather than pass them on).
+    pub fn to_value(&self) -> serde_json::Result<Value> {
+        serde_json::from_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for JsonRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One page of results, as POST /query returns it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
     /// The rows, shaped by the SELECT clause (adt-api.md §5.6).
-    pub rows: Vec<Value>,
+    pub rows: Vec<JsonRow>,
     /// Present when more rows follow.
     pub continuation: Option<String>,
     /// Query Units consumed by this page, for the `query-charge` header.
@@ -111,7 +141,7 @@ impl PreparedQuery {
             row.insert("plan".into(), Value::String(self.explain()));
             row.insert("operators".into(), self.plan.to_json());
             return Ok(Page {
-                rows: vec![Value::Object(row)],
+                rows: vec![JsonRow(Value::Object(row).to_string())],
                 continuation: None,
                 charge: 1.0,
             });

@@ -73,14 +73,6 @@ pub struct QuerySpecification {
     pub continuation_token: Option<String>,
 }
 
-/// One page of query results: `continuationToken` is null on the last page.
-#[derive(Serialize)]
-pub struct QueryResult {
-    pub value: Vec<Value>,
-    #[serde(rename = "continuationToken")]
-    pub continuation_token: Option<String>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use roaring::RoaringBitmap;
 use serde_json::Value;
 use twingraph_engine::Snapshot;
 
+use super::doc::Doc;
 use super::functions::{self, Truth};
 use crate::error::Error;
 use crate::plan::{Plan, Pred, Term, TwinSet};
@@ -15,7 +16,7 @@ use crate::plan::{Plan, Pred, Term, TwinSet};
 #[derive(Debug, Clone)]
 pub(crate) struct TwinSlot {
     pub num: u32,
-    pub doc: Option<Value>,
+    pub doc: Option<Doc>,
 }
 
 /// A relationship bound by a single-hop step; `doc` is loaded on demand.
@@ -23,7 +24,7 @@ pub(crate) struct TwinSlot {
 pub(crate) struct RelSlot {
     pub source: u32,
     pub id: Arc<str>,
-    pub doc: Option<Value>,
+    pub doc: Option<Doc>,
 }
 
 /// The bindings of one (partial) row: twins by variable, relationships by step.
@@ -35,25 +36,19 @@ pub(crate) struct Row {
 
 impl Row {
     /// The document bound to `var`, if bound and loaded.
-    pub(crate) fn doc(&self, plan: &Plan, var: usize) -> Option<&Value> {
+    pub(crate) fn doc(&self, plan: &Plan, var: usize) -> Option<&Doc> {
         match plan.vars.get(var)?.step {
             Some(step) => self.rels.get(step)?.as_ref()?.doc.as_ref(),
             None => self.twins.get(var)?.as_ref()?.doc.as_ref(),
         }
     }
 
-    /// Moves the document bound to `var` out of the row (the slot reloads it if read again).
-    pub(crate) fn take_doc(&mut self, plan: &Plan, var: usize) -> Option<Value> {
-        match plan.vars.get(var)?.step {
-            Some(step) => self.rels.get_mut(step)?.as_mut()?.doc.take(),
-            None => self.twins.get_mut(var)?.as_mut()?.doc.take(),
-        }
-    }
-
+    /// The value of `term`; a property is read from the members its document was loaded with
+    /// (`Executor::new` loads every member a term of the query reads).
     pub(crate) fn term<'r>(&'r self, plan: &Plan, term: &'r Term) -> Option<&'r Value> {
         match term {
             Term::Const(v) => Some(v),
-            Term::Prop { var, path } => functions::lookup(self.doc(plan, *var)?, path),
+            Term::Prop { var, path } => functions::lookup(&self.doc(plan, *var)?.fields, path),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! page; the position of the last row returned is the continuation cursor.
 
 mod cursor;
+mod doc;
 mod expr;
 mod functions;
 mod traverse;
@@ -17,16 +18,18 @@ mod tests;
 use std::time::Instant;
 
 use roaring::RoaringBitmap;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use twingraph_engine::Snapshot;
 
 pub(crate) use cursor::{decode, encode, Cursor, Resume};
+use doc::{Doc, Wanted};
 use expr::{eval, RelSlot, Row, Sets, TwinSlot};
 use functions::Truth;
 use traverse::{expand, Cand, Key};
 
 use crate::error::Error;
 use crate::plan::{Output, Plan, Term};
+use crate::prepared::JsonRow;
 
 /// Work done by one execution, from which the page's query charge is computed.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -49,7 +52,7 @@ impl Work {
 }
 
 pub(crate) struct Outcome {
-    pub rows: Vec<Value>,
+    pub rows: Vec<JsonRow>,
     /// Set when more rows may follow: where the next page starts.
     pub next: Option<Cursor>,
     pub work: Work,
@@ -72,10 +75,8 @@ pub(crate) fn run(
         } else {
             exec.walk(None, &mut |_, _| Ok(Flow::Continue))?
         };
-        let mut row = Map::new();
-        row.insert("COUNT".into(), Value::from(count));
         return Ok(Outcome {
-            rows: vec![Value::Object(row)],
+            rows: vec![JsonRow::new(format!("{{\"COUNT\":{count}}}"))],
             next: None,
             work: exec.work,
         });
@@ -178,9 +179,8 @@ struct Executor<'a, 's> {
     /// `reads[level]`: variables whose documents the filters of that level read.
     reads: Vec<Vec<usize>>,
     output_reads: Vec<usize>,
-    /// Per output item (one for `SELECT *`): the whole document of a variable that the next
-    /// candidate rebinds anyway, so it is moved into the row instead of cloned.
-    movable: Vec<bool>,
+    /// `wanted[var]`: what the query reads of that variable's document.
+    wanted: Vec<Wanted>,
     work: Work,
 }
 
@@ -212,7 +212,24 @@ impl<'a, 's> Executor<'a, 's> {
             }
             Output::Count => Vec::new(),
         };
-        let movable = movable_outputs(plan);
+        let mut wanted = vec![Wanted::none(); plan.vars.len()];
+        for pred in plan.filters.iter().flatten() {
+            Plan::properties_read(pred, &mut |var, path| {
+                if let Some(w) = wanted.get_mut(var) {
+                    w.add(path);
+                }
+            });
+        }
+        if let Output::Items(items) = &plan.output {
+            for (_, term) in items {
+                // A whole document is copied out as stored; only paths into it are parsed.
+                if let Term::Prop { var, path } = term {
+                    if let (Some(w), false) = (wanted.get_mut(*var), path.is_empty()) {
+                        w.add(path);
+                    }
+                }
+            }
+        }
         Executor {
             snap,
             plan,
@@ -224,7 +241,7 @@ impl<'a, 's> Executor<'a, 's> {
             sets: Sets::default(),
             reads,
             output_reads,
-            movable,
+            wanted,
             work: Work::default(),
         }
     }
@@ -371,7 +388,11 @@ impl<'a, 's> Executor<'a, 's> {
                 Some(step) => match self.row.rels.get_mut(step).and_then(Option::as_mut) {
                     Some(slot) if slot.doc.is_none() => {
                         self.work.documents += 1;
-                        slot.doc = relationship_doc(self.snap, slot)?;
+                        let bytes = self.snap.relationship_bytes_by_num(slot.source, &slot.id)?;
+                        slot.doc = match bytes {
+                            Some(bytes) => Some(Doc::load(bytes, &self.wanted[var])?),
+                            None => None,
+                        };
                         slot.doc.is_some()
                     }
                     Some(_) => true,
@@ -380,7 +401,10 @@ impl<'a, 's> Executor<'a, 's> {
                 None => match self.row.twins.get_mut(var).and_then(Option::as_mut) {
                     Some(slot) if slot.doc.is_none() => {
                         self.work.documents += 1;
-                        slot.doc = self.snap.twin_by_num(slot.num)?.map(|t| t.doc);
+                        slot.doc = match self.snap.twin_bytes_by_num(slot.num)? {
+                            Some(bytes) => Some(Doc::load(bytes, &self.wanted[var])?),
+                            None => None,
+                        };
                         slot.doc.is_some()
                     }
                     Some(_) => true,
@@ -394,78 +418,59 @@ impl<'a, 's> Executor<'a, 's> {
         Ok(true)
     }
 
-    /// The output row for the current bindings (adt-api.md §5.6).
-    fn output(&mut self) -> Result<Value, Error> {
+    /// The output row for the current bindings (adt-api.md §5.6), as JSON text: whole
+    /// documents are copied as stored, never parsed and printed again.
+    fn output(&mut self) -> Result<JsonRow, Error> {
         let reads = std::mem::take(&mut self.output_reads);
         let loaded = self.load(&reads);
         self.output_reads = reads;
         loaded?;
         let plan = self.plan;
-        Ok(match &plan.output {
-            Output::Document(var) if self.movable[0] => {
-                self.row.take_doc(plan, *var).unwrap_or(Value::Null)
-            }
-            Output::Document(var) => self.row.doc(plan, *var).cloned().unwrap_or(Value::Null),
+        let row = &self.row;
+        let text = match &plan.output {
+            Output::Document(var) => match row.doc(plan, *var) {
+                Some(doc) => doc.text.clone(),
+                None => "null".to_string(),
+            },
             Output::Items(items) => {
-                let mut object = Map::new();
-                for (i, (name, term)) in items.iter().enumerate() {
-                    let value = match term {
-                        Term::Prop { var, .. } if self.movable[i] => self.row.take_doc(plan, *var),
-                        term => self.row.term(plan, term).cloned(),
+                let mut out = String::from("{");
+                for (name, term) in items {
+                    let start = out.len();
+                    if out.len() > 1 {
+                        out.push(',');
+                    }
+                    write_json(&mut out, &Value::String(name.clone()))?;
+                    out.push(':');
+                    let written = match term {
+                        Term::Prop { var, path } if path.is_empty() => match row.doc(plan, *var) {
+                            Some(doc) => {
+                                out.push_str(&doc.text);
+                                true
+                            }
+                            None => false,
+                        },
+                        term => match row.term(plan, term) {
+                            Some(value) => write_json(&mut out, value).map(|()| true)?,
+                            None => false,
+                        },
                     };
                     // Missing properties are omitted, never null.
-                    if let Some(value) = value {
-                        object.insert(name.clone(), value);
+                    if !written {
+                        out.truncate(start);
                     }
                 }
-                Value::Object(object)
+                out.push('}');
+                out
             }
-            Output::Count => Value::Null,
-        })
+            Output::Count => "null".to_string(),
+        };
+        Ok(JsonRow::new(text))
     }
 }
 
-/// Which output items may move their document out of the row: a whole document (`SELECT *`,
-/// `SELECT R`) of a variable bound at the deepest level, which no other output item reads.
-/// Invariant: after a row is emitted the walk binds the next candidate of the deepest level
-/// (or leaves it), so nothing reads that variable's document again.
-fn movable_outputs(plan: &Plan) -> Vec<bool> {
-    let deepest = plan.steps.len();
-    let level = |var: usize| -> usize {
-        if var == plan.root.var {
-            return 0;
-        }
-        match plan.vars.get(var).and_then(|v| v.step) {
-            Some(step) => step + 1,
-            None => plan
-                .steps
-                .iter()
-                .position(|s| s.to == var)
-                .map_or(usize::MAX, |i| i + 1),
-        }
-    };
-    match &plan.output {
-        Output::Document(var) => vec![level(*var) == deepest],
-        Output::Items(items) => items
-            .iter()
-            .map(|(_, term)| match term {
-                Term::Prop { var, path } if path.is_empty() && level(*var) == deepest => {
-                    let readers = items
-                        .iter()
-                        .filter(|(_, t)| matches!(t, Term::Prop { var: v, .. } if v == var))
-                        .count();
-                    readers == 1
-                }
-                _ => false,
-            })
-            .collect(),
-        Output::Count => Vec::new(),
-    }
-}
-
-/// A relationship's document: one point read by (source, id).
-fn relationship_doc(snap: &Snapshot<'_>, slot: &RelSlot) -> Result<Option<Value>, Error> {
-    Ok(snap
-        .relationship_by_num(slot.source, &slot.id)?
-        .map(|r| r.doc))
+fn write_json(out: &mut String, value: &Value) -> Result<(), Error> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| Error::Internal(format!("printing a value: {e}")))?;
+    out.push_str(&text);
+    Ok(())
 }

@@ -177,7 +177,17 @@ fn rows_with(engine: &Engine, text: &str, options: &QueryOptions) -> Vec<Value> 
         page = next_page(&snap, &token, 1000, options).expect("next page");
         rows.append(&mut page.rows);
     }
-    rows
+    values(&rows)
+}
+
+/// Rows parsed: each must be JSON.
+pub(super) fn values(rows: &[crate::JsonRow]) -> Vec<Value> {
+    rows.iter()
+        .map(|r| {
+            r.to_value()
+                .unwrap_or_else(|e| panic!("row {r} is not JSON: {e}"))
+        })
+        .collect()
 }
 
 fn rows(engine: &Engine, text: &str) -> Vec<Value> {
@@ -387,7 +397,8 @@ fn all_pages(engine: &Engine, text: &str, size: usize) -> (Vec<Value>, Vec<Page>
     while let Some(token) = pages.last().and_then(|p| p.continuation.clone()) {
         pages.push(next_page(&snap, &token, size, &options).expect("next page"));
     }
-    (pages.iter().flat_map(|p| p.rows.clone()).collect(), pages)
+    let rows: Vec<_> = pages.iter().flat_map(|p| p.rows.clone()).collect();
+    (values(&rows), pages)
 }
 
 #[test]

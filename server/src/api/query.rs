@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use twingraph_query::QueryOptions;
+use twingraph_query::{Page, QueryOptions};
 
-use super::{blocking, json_response, Req, SMALL_BODY};
+use super::{blocking, json_text_response, Req, SMALL_BODY};
 use crate::error::ApiError;
-use crate::wire::{QueryResult, QuerySpecification};
+use crate::wire::QuerySpecification;
 
 /// ADT's query text limit, in characters.
 const MAX_QUERY_CHARS: usize = 8000;
@@ -61,14 +61,28 @@ pub async fn query(mut req: Req) -> Result<Response, ApiError> {
         Ok(page)
     })
     .await?;
-    let body = serde_json::to_value(QueryResult {
-        value: page.rows,
-        continuation_token: page.continuation,
-    })
-    .map_err(ApiError::internal)?;
-    let mut response = json_response(StatusCode::OK, &body);
+    let mut response = json_text_response(StatusCode::OK, result_body(&page)?);
     if let Ok(charge) = HeaderValue::from_str(&format!("{:.2}", page.charge)) {
         response.headers_mut().insert("query-charge", charge);
     }
     Ok(response)
+}
+
+/// `{"value": [rows], "continuationToken": token or null}`, with each row written as the
+/// query engine produced it (stored documents are not parsed and printed again).
+fn result_body(page: &Page) -> Result<String, ApiError> {
+    let token = serde_json::to_string(&page.continuation).map_err(ApiError::internal)?;
+    let rows: usize = page.rows.iter().map(|r| r.as_str().len() + 1).sum();
+    let mut body = String::with_capacity(rows + token.len() + 40);
+    body.push_str("{\"value\":[");
+    for (i, row) in page.rows.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(row.as_str());
+    }
+    body.push_str("],\"continuationToken\":");
+    body.push_str(&token);
+    body.push('}');
+    Ok(body)
 }

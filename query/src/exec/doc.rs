@@ -1,0 +1,195 @@
+//! Documents as the executor holds them: the stored JSON text, which output rows copy
+//! untouched, and only the top-level members the query's conditions and projections read,
+//! parsed out of the text without building the rest of the document.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Map, Value};
+
+use crate::error::Error;
+
+/// What a query reads of one variable's document.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Wanted {
+    /// Some top-level members (sorted, distinct).
+    Members(Vec<String>),
+    /// The whole document, as a value (a condition on the document itself).
+    Whole,
+}
+
+impl Wanted {
+    pub(crate) fn none() -> Wanted {
+        Wanted::Members(Vec::new())
+    }
+
+    /// Adds what reading `path` of the document needs.
+    pub(crate) fn add(&mut self, path: &[String]) {
+        match (self, path.first()) {
+            (Wanted::Whole, _) => {}
+            (wanted, None) => *wanted = Wanted::Whole,
+            (Wanted::Members(members), Some(first)) => {
+                if let Err(at) = members.binary_search(first) {
+                    members.insert(at, first.clone());
+                }
+            }
+        }
+    }
+}
+
+/// A loaded document.
+#[derive(Debug, Clone)]
+pub(crate) struct Doc {
+    /// The stored JSON: the document's wire form.
+    pub text: String,
+    /// The wanted members as an object of just those (absent ones left out), or the whole
+    /// document when `Wanted::Whole`.
+    pub fields: Value,
+}
+
+impl Doc {
+    pub(crate) fn load(bytes: Vec<u8>, wanted: &Wanted) -> Result<Doc, Error> {
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::Internal("a stored document is not UTF-8".into()))?;
+        let fields = match wanted {
+            Wanted::Whole => serde_json::from_str(&text).map_err(corrupt)?,
+            Wanted::Members(members) if members.is_empty() => Value::Object(Map::new()),
+            Wanted::Members(members) => Value::Object(pick(&text, members)?),
+        };
+        Ok(Doc { text, fields })
+    }
+}
+
+fn corrupt(e: serde_json::Error) -> Error {
+    Error::Internal(format!("a stored document is not JSON: {e}"))
+}
+
+/// The members of the JSON object `text` named in `members` (sorted). Stops reading as soon
+/// as all are found: the rest of the document (usually the large `$metadata`) is not scanned.
+fn pick(text: &str, members: &[String]) -> Result<Map<String, Value>, Error> {
+    let mut found = Map::new();
+    let mut complete = false;
+    let seed = Pick {
+        members,
+        found: &mut found,
+        complete: &mut complete,
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    match seed.deserialize(&mut de) {
+        Ok(()) => Ok(found),
+        // The early stop is reported as an error by the deserializer; `complete` tells it
+        // apart from a real one.
+        Err(_) if complete => Ok(found),
+        Err(e) => Err(corrupt(e)),
+    }
+}
+
+struct Pick<'a> {
+    members: &'a [String],
+    found: &'a mut Map<String, Value>,
+    complete: &'a mut bool,
+}
+
+impl<'de> DeserializeSeed<'de> for Pick<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Pick<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut left = self.members.len();
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
+            if self
+                .members
+                .binary_search_by(|m| m.as_str().cmp(&key))
+                .is_ok()
+            {
+                let value: Value = map.next_value()?;
+                self.found.insert(key.into_owned(), value);
+                left -= 1;
+                if left == 0 {
+                    *self.complete = true;
+                    return Err(de::Error::custom("all wanted members read"));
+                }
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An object key, borrowed from the text unless it has escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> de::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        deserializer.deserialize_str(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wanted(paths: &[&[&str]]) -> Wanted {
+        let mut w = Wanted::none();
+        for p in paths {
+            let p: Vec<String> = p.iter().map(|s| s.to_string()).collect();
+            w.add(&p);
+        }
+        w
+    }
+
+    #[test]
+    fn picks_only_the_wanted_members() {
+        let text =
+            r#"{"$dtId":"a","t\"x":1,"n":{"m":[1,{"k":"}"}]},"z":true,"$metadata":{"$model":"m"}}"#;
+        let doc = Doc::load(text.into(), &wanted(&[&["z"], &["n", "m"], &["t\"x"]])).unwrap();
+        assert_eq!(doc.text, text);
+        assert_eq!(
+            doc.fields,
+            serde_json::json!({"t\"x": 1, "n": {"m": [1, {"k": "}"}]}, "z": true})
+        );
+        let doc = Doc::load(text.into(), &wanted(&[&["missing"], &["$dtId"]])).unwrap();
+        assert_eq!(doc.fields, serde_json::json!({"$dtId": "a"}));
+        let doc = Doc::load(text.into(), &wanted(&[&["z"], &[]])).unwrap();
+        assert_eq!(doc.fields, serde_json::from_str::<Value>(text).unwrap());
+        let doc = Doc::load(text.into(), &Wanted::none()).unwrap();
+        assert_eq!(doc.fields, serde_json::json!({}));
+    }
+
+    #[test]
+    fn broken_documents_are_errors_not_panics() {
+        for text in ["", "[1]", "{\"a\":", "{\"a\":1,}", "\u{0}"] {
+            assert!(
+                Doc::load(text.into(), &wanted(&[&["a"], &["b"]])).is_err(),
+                "{text}"
+            );
+        }
+        assert!(Doc::load(vec![0xff, 0xfe], &Wanted::Whole).is_err());
+    }
+}
