@@ -55,6 +55,14 @@ pub struct Args {
     /// (`file://` URIs inside it or plain file names); without it import jobs are refused.
     #[arg(long)]
     import_dir: Option<PathBuf>,
+    /// Paged queries that keep their first page's snapshot for their next pages at once;
+    /// beyond it the least recently used is released.
+    #[arg(long, default_value_t = 128)]
+    query_sessions: usize,
+    /// Seconds a paged query keeps its snapshot without a request for its next page; a later
+    /// continuation token gets an "expired" error.
+    #[arg(long, default_value_t = 300)]
+    query_session_idle: u64,
     /// Seconds a client may take to send request headers, and again its body.
     #[arg(long, default_value_t = 30)]
     request_timeout: u64,
@@ -148,6 +156,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         body_timeout: timeout,
         cypher_hops: args.cypher_hops,
         import_dir: args.import_dir,
+        query_sessions: args.query_sessions,
+        query_session_idle: Duration::from_secs(args.query_session_idle),
         events,
         ..ServerConfig::default()
     };

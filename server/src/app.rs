@@ -44,6 +44,8 @@ pub struct App {
     pub scheme: &'static str,
     /// Where nextLinks point when a request names no usable Host.
     pub local_addr: SocketAddr,
+    /// Paged queries, each reading all its pages from its first page's snapshot.
+    pub queries: crate::query_sessions::QuerySessions,
 }
 
 impl App {
@@ -57,11 +59,15 @@ impl App {
             events: Events::start(engine.clone(), config.events.clone(), local_addr),
             engine,
             in_flight: Semaphore::new(config.max_in_flight.max(1)),
-            config,
             metrics: Metrics::default(),
             route_writes: parking_lot::Mutex::new(()),
             scheme,
             local_addr,
+            queries: crate::query_sessions::QuerySessions::new(
+                config.query_sessions,
+                config.query_session_idle,
+            ),
+            config,
         }
     }
 }

@@ -88,6 +88,11 @@ pub struct ServerConfig {
     /// The folder import jobs read their input from and write their logs to; `None`
     /// refuses import jobs.
     pub import_dir: Option<std::path::PathBuf>,
+    /// Paged queries that keep their snapshot for their next pages at once; beyond it the
+    /// least recently used is closed (its next token gets an "expired" error).
+    pub query_sessions: usize,
+    /// How long a paged query keeps its snapshot without a request for its next page.
+    pub query_session_idle: Duration,
 }
 
 impl Default for ServerConfig {
@@ -103,6 +108,8 @@ impl Default for ServerConfig {
             events: crate::events::EventsConfig::default(),
             cypher_hops: false,
             import_dir: None,
+            query_sessions: 128,
+            query_session_idle: Duration::from_secs(300),
         }
     }
 }

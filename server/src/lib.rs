@@ -11,6 +11,7 @@ mod events;
 mod metrics;
 mod paging;
 mod path;
+mod query_sessions;
 mod routes;
 mod tls;
 mod transport;
@@ -41,6 +42,7 @@ pub async fn serve(
     let local_addr = listener.local_addr()?;
     let app = Arc::new(app::App::new(engine, config.clone(), local_addr));
     let events = app.events.clone();
+    let queries = app.clone();
     api::jobs::resume(&app);
     let mut router = Router::new().fallback(app::handle).with_state(app);
     if !config.cors_origins.is_empty() {
@@ -52,6 +54,8 @@ pub async fn serve(
     let shutdown = async move {
         shutdown.await;
         stopper.stop();
+        // Kept query snapshots are released; their next tokens get "expired".
+        queries.queries.close_all();
     };
     let result = transport::run(listener, router, &config, shutdown).await;
     events.stop();

@@ -33,6 +33,8 @@ pub struct Gauges {
     pub next_sequence: u64,
     /// Requests admitted and not yet answered.
     pub in_flight: u64,
+    /// Paged queries keeping their snapshot for their next pages.
+    pub query_sessions: u64,
 }
 
 impl Metrics {
@@ -98,8 +100,15 @@ impl Metrics {
              twingraph_cdc_next_sequence {}\n\
              # HELP twingraph_http_in_flight Requests being handled (admitted, not yet answered).\n\
              # TYPE twingraph_http_in_flight gauge\n\
-             twingraph_http_in_flight {}",
-            gauges.twins, gauges.models, gauges.next_sequence, gauges.in_flight
+             twingraph_http_in_flight {}\n\
+             # HELP twingraph_query_sessions Paged queries keeping their snapshot for their next pages.\n\
+             # TYPE twingraph_query_sessions gauge\n\
+             twingraph_query_sessions {}",
+            gauges.twins,
+            gauges.models,
+            gauges.next_sequence,
+            gauges.in_flight,
+            gauges.query_sessions
         );
         out
     }
@@ -119,6 +128,7 @@ mod tests {
             models: 2,
             next_sequence: 9,
             in_flight: 1,
+            query_sessions: 0,
         });
         assert!(text.contains(
             "twingraph_http_requests_total{operation=\"DigitalTwins_GetById\",status=\"200\"} 2"

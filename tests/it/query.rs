@@ -324,3 +324,113 @@ fn graph_wide_matches_stream_page_by_page() {
     assert_eq!(seen.len(), 150);
     s.get("/models").assert_status(200);
 }
+
+/// The rows of one page of `SELECT *` in pages of `size`, and the next token.
+fn page_ids(r: &Resp) -> (Vec<String>, Option<String>) {
+    r.assert_status(200);
+    let v = r.json();
+    let ids = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| format!("{}:{}", t["$dtId"].as_str().unwrap(), t["capacity"]))
+        .collect();
+    (ids, v["continuationToken"].as_str().map(str::to_string))
+}
+
+fn sessions_gauge(s: &Server) -> String {
+    let text = s.get("/metrics").body;
+    text.lines()
+        .find(|l| l.starts_with("twingraph_query_sessions "))
+        .unwrap_or("twingraph_query_sessions missing")
+        .to_string()
+}
+
+#[test]
+fn later_pages_read_the_first_pages_snapshot() {
+    let s = Server::start();
+    building(&s);
+    let query = json!({"query": "SELECT * FROM DIGITALTWINS"});
+    let (mut seen, mut token) = page_ids(&query_page(&s, &query, 2));
+    assert_eq!(seen, ["f1:null", "room-0:0"]);
+    assert_eq!(sessions_gauge(&s), "twingraph_query_sessions 1");
+    // Writes between pages: a later row deleted, one changed, a new twin that would sort last.
+    s.delete("/digitaltwins/f1/relationships/c4")
+        .assert_status(204);
+    s.delete("/digitaltwins/room-4").assert_status(204);
+    s.patch(
+        "/digitaltwins/room-3",
+        &json!([{"op": "replace", "path": "/capacity", "value": 99}]),
+    )
+    .assert_status(204);
+    s.twin("room-5", ROOM, json!({"capacity": 50}))
+        .assert_status(200);
+    while let Some(t) = token {
+        let (ids, next) = page_ids(&query_page(
+            &s,
+            &json!({"query": query["query"], "continuationToken": t}),
+            2,
+        ));
+        seen.extend(ids);
+        token = next;
+    }
+    assert_eq!(
+        seen,
+        [
+            "f1:null",
+            "room-0:0",
+            "room-1:10",
+            "room-2:20",
+            "room-3:30",
+            "room-4:40"
+        ],
+        "every page reads the data as the first page saw it"
+    );
+    assert_eq!(sessions_gauge(&s), "twingraph_query_sessions 0");
+    // A new query sees the writes.
+    let (now, _) = page_ids(&query_page(&s, &query, 100));
+    assert_eq!(
+        now,
+        [
+            "f1:null",
+            "room-0:0",
+            "room-1:10",
+            "room-2:20",
+            "room-3:99",
+            "room-5:50"
+        ]
+    );
+}
+
+#[test]
+fn kept_snapshots_are_bounded_in_number_and_time() {
+    let s = Server::start_with(&["--query-sessions", "1", "--query-session-idle", "1"]);
+    building(&s);
+    let a = json!({"query": "SELECT * FROM DIGITALTWINS"});
+    let b = json!({"query": "SELECT T.$dtId FROM DIGITALTWINS T"});
+    let (_, a_token) = page_ids(&query_page(&s, &a, 2));
+    let a_token = a_token.unwrap();
+    let r = query_page(&s, &b, 2);
+    r.assert_status(200);
+    let b_token = r.json()["continuationToken"].as_str().unwrap().to_string();
+    // One session at most: B's replaced A's.
+    let r = query_page(&s, &json!({"continuationToken": a_token}), 2);
+    r.assert_error(400, "BadRequest");
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("expired"));
+    query_page(&s, &json!({"continuationToken": b_token}), 2).assert_status(200);
+    // A token naming a session that never existed, and one that is not a token at all.
+    let forged = format!("1.{}", b_token.split_once('.').unwrap().1);
+    query_page(&s, &json!({"continuationToken": forged}), 2).assert_error(400, "BadRequest");
+    query_page(&s, &json!({"continuationToken": "zz.zz"}), 2).assert_error(400, "BadRequest");
+    // Idle for longer than a session may be: released.
+    let (_, token) = page_ids(&query_page(&s, &a, 2));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(sessions_gauge(&s), "twingraph_query_sessions 0");
+    query_page(&s, &json!({"continuationToken": token.unwrap()}), 2)
+        .assert_error(400, "BadRequest");
+    // The query itself still runs.
+    query_page(&s, &a, 2).assert_status(200);
+}

@@ -246,6 +246,7 @@ pub async fn health(app: &Arc<App>) -> Result<Response, ApiError> {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(app: &Arc<App>, in_flight: usize) -> Result<Response, ApiError> {
+    let query_sessions = app.queries.len() as u64;
     let gauges = blocking(app, move |engine| {
         let snapshot = engine.snapshot();
         Ok(crate::metrics::Gauges {
@@ -253,6 +254,7 @@ pub async fn metrics(app: &Arc<App>, in_flight: usize) -> Result<Response, ApiEr
             models: snapshot.models().count() as u64,
             next_sequence: engine.next_sequence(),
             in_flight: in_flight as u64,
+            query_sessions,
         })
     })
     .await?;

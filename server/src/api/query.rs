@@ -1,14 +1,18 @@
 //! `POST /query`: `{"query"}` for the first page, `{"continuationToken"}` (the query text may
 //! be repeated) for the next; `max-items-per-page`; `query-charge` on every page.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
+use tokio::sync::oneshot;
 use twingraph_query::{Page, QueryOptions};
 
-use super::{blocking, json_text_response, Req, SMALL_BODY};
+use super::{json_text_response, Req, SMALL_BODY};
+use crate::app::App;
 use crate::error::ApiError;
+use crate::query_sessions::ResumeError;
 use crate::wire::QuerySpecification;
 
 /// ADT's query text limit, in characters.
@@ -47,25 +51,55 @@ pub async fn query(mut req: Req) -> Result<Response, ApiError> {
         cypher_hops: req.app.config.cypher_hops,
         timeout: Some(TIMEOUT),
     };
-    // Parsing recurses and execution reads the store: both run on the blocking pool, over
-    // one snapshot per page.
-    let page = blocking(&req.app, move |engine| {
-        let snapshot = engine.snapshot();
-        let page = match (token, text) {
-            (Some(token), _) => twingraph_query::next_page(&snapshot, &token, size, &options)?,
-            (None, Some(text)) => {
-                twingraph_query::prepare(&text, &options)?.first_page(&snapshot, size, &options)?
+    let app = req.app.clone();
+    let page = match (token, text) {
+        (Some(token), _) => match app.queries.resume(&token, size, &options).await {
+            Ok(page) => page,
+            Err(ResumeError::Query(e)) => return Err(e.into()),
+            Err(ResumeError::Expired) => {
+                return Err(ApiError::bad_request(
+                    "BadRequest",
+                    "the continuation token has expired (a paged query keeps its snapshot \
+                     for a limited time between pages); run the query again",
+                ))
             }
-            (None, None) => return Err(ApiError::internal("query without text or token")),
-        };
-        Ok(page)
-    })
-    .await?;
+        },
+        (None, Some(text)) => first_page(app, text, size, options).await?,
+        (None, None) => return Err(ApiError::internal("query without text or token")),
+    };
     let mut response = json_text_response(StatusCode::OK, result_body(&page)?);
     if let Ok(charge) = HeaderValue::from_str(&format!("{:.2}", page.charge)) {
         response.headers_mut().insert("query-charge", charge);
     }
     Ok(response)
+}
+
+/// Prepares `text` and runs its first page on the blocking pool, over a fresh snapshot. When
+/// rows are left, that blocking task stays with the query's session and serves its next pages
+/// from the same snapshot (`QuerySessions::serve`).
+async fn first_page(
+    app: Arc<App>,
+    text: String,
+    size: usize,
+    options: QueryOptions,
+) -> Result<Page, ApiError> {
+    let (tx, rx) = oneshot::channel();
+    // Parsing recurses and execution reads the store: both off the async workers.
+    tokio::task::spawn_blocking(move || {
+        let prepared = match twingraph_query::prepare(&text, &options) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        let snapshot = app.engine.snapshot();
+        app.queries.serve(&snapshot, &prepared, size, &options, tx);
+    });
+    match rx.await {
+        Ok(page) => Ok(page?),
+        Err(_) => Err(ApiError::internal("the query task ended without an answer")),
+    }
 }
 
 /// `{"value": [rows], "continuationToken": token or null}`, with each row written as the
