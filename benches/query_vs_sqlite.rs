@@ -4,7 +4,7 @@
 //! flag keeps only the classes whose name contains it. Under `cargo test --all-targets` it runs
 //! once over a small graph, as a check that both stores give the same rows.
 //!
-//! Both sides return every row of the result: ours as JSON values, page by page (1,000 rows
+//! Both sides return every row of the result: ours as JSON text rows, page by page (1,000 rows
 //! per page, ADT's largest) on one snapshot; SQLite as the stored JSON text. Both run prepared
 //! statements; our parse+plan time is its own column.
 

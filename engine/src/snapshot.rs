@@ -16,6 +16,65 @@ use crate::keys::*;
 use crate::relationship::Relationship;
 use crate::twin::{Twin, TwinJson};
 
+/// See [`Snapshot::twin_scan`].
+pub struct TwinScan<'a> {
+    iter: rocksdb::DBRawIteratorWithThreadMode<'a, rocksdb::DB>,
+    positioned: bool,
+}
+
+impl TwinScan<'_> {
+    /// Numbers at most this far past the current one are reached with `next`, not a seek.
+    const STEPS: u32 = 8;
+
+    /// The stored JSON of twin `num`, if it exists. Asking for a lower number than the last
+    /// one works but costs a seek.
+    pub fn get(&mut self, num: u32) -> Result<Option<&[u8]>> {
+        if self.positioned {
+            let mut steps = 0;
+            loop {
+                if !self.iter.valid() {
+                    self.iter.status()?;
+                    if steps > 0 {
+                        // Stepped off the end on the way to `num`.
+                        return Ok(None);
+                    }
+                    break;
+                }
+                let at = self.current()?;
+                if at == num {
+                    return Ok(self.iter.value());
+                }
+                if at > num {
+                    if steps > 0 {
+                        // Stepped past where `num` would be.
+                        return Ok(None);
+                    }
+                    break;
+                }
+                if num - at > Self::STEPS || steps == Self::STEPS {
+                    break;
+                }
+                self.iter.next();
+                steps += 1;
+            }
+        }
+        self.iter.seek(twin_key(num));
+        self.positioned = true;
+        self.iter.status()?;
+        if self.iter.valid() && self.current()? == num {
+            return Ok(self.iter.value());
+        }
+        Ok(None)
+    }
+
+    fn current(&self) -> Result<u32> {
+        self.iter
+            .key()
+            .and_then(decode_u32)
+            .ok_or_else(|| Error::Corruption("twin key".into()))
+    }
+}
+
 pub struct Snapshot<'a> {
     engine: &'a Engine,
     snap: rocksdb::Snapshot<'a>,
@@ -170,6 +229,20 @@ impl<'a> Snapshot<'a> {
     /// documents through or pick a few fields out of them.
     pub fn twin_bytes_by_num(&self, num: u32) -> Result<Option<Vec<u8>>> {
         self.get(CF_TWINS, &twin_key(num))
+    }
+
+    /// A reader of twins' stored JSON for numbers asked in ascending order (a scan over a
+    /// bitmap): one iterator that steps to near numbers and seeks to far ones, instead of a
+    /// point read per twin.
+    pub fn twin_scan(&self) -> Result<TwinScan<'_>> {
+        let iter = self
+            .engine
+            .db
+            .raw_iterator_cf_opt(self.engine.cf(CF_TWINS)?, self.read_options());
+        Ok(TwinScan {
+            iter,
+            positioned: false,
+        })
     }
 
     /// The stored JSON of relationship `id` of twin `source`, unparsed.

@@ -600,6 +600,35 @@ fn snapshots_do_not_see_later_writes() {
     assert_eq!(snap.twins().unwrap().count(), 1);
 }
 
+#[test]
+fn a_twin_scan_reads_what_point_reads_read_in_any_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = with_models(dir.path());
+    for i in 0..60 {
+        engine
+            .put_twin(&format!("r{i}"), &room(&format!("R{i}")), false)
+            .unwrap();
+    }
+    // Gaps of every width, and a deletion after the snapshot that it must not see.
+    for i in [0, 3, 4, 5, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 59] {
+        engine.delete_twin(&format!("r{i}"), None).unwrap();
+    }
+    let snap = engine.snapshot();
+    engine.delete_twin("r10", None).unwrap();
+    let mut asks: Vec<u32> = (0..70).collect();
+    asks.extend([7, 2, 40, 41, 58, 59, 60, 1, 100, 6, 6, 9, 31, 18]);
+    for stride in [1, 2, 3, 9, 17] {
+        asks.extend((0..70).step_by(stride));
+    }
+    let mut scan = snap.twin_scan().unwrap();
+    for num in asks {
+        let expected = snap.twin_bytes_by_num(num).unwrap();
+        let got = scan.get(num).unwrap().map(<[u8]>::to_vec);
+        assert_eq!(got, expected, "twin {num}");
+    }
+    assert!(snap.twin_bytes_by_num(10).unwrap().is_some());
+}
+
 /// An `extends` chain `depth` interfaces long, the last one extending nothing.
 fn extends_chain(depth: usize) -> Vec<serde_json::Value> {
     (0..depth)

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use roaring::RoaringBitmap;
 use serde_json::Value;
-use twingraph_engine::Snapshot;
+use twingraph_engine::{Snapshot, TwinScan};
 
 pub(crate) use cursor::{decode, encode, Cursor, Resume};
 use doc::{Doc, Wanted};
@@ -181,6 +181,9 @@ struct Executor<'a, 's> {
     output_reads: Vec<usize>,
     /// `wanted[var]`: what the query reads of that variable's document.
     wanted: Vec<Wanted>,
+    /// Reads the root variable's documents: its candidates come in ascending twin order, so
+    /// one iterator serves them all (opened on first use).
+    root_scan: Option<TwinScan<'a>>,
     work: Work,
 }
 
@@ -242,6 +245,7 @@ impl<'a, 's> Executor<'a, 's> {
             reads,
             output_reads,
             wanted,
+            root_scan: None,
             work: Work::default(),
         }
     }
@@ -401,7 +405,16 @@ impl<'a, 's> Executor<'a, 's> {
                 None => match self.row.twins.get_mut(var).and_then(Option::as_mut) {
                     Some(slot) if slot.doc.is_none() => {
                         self.work.documents += 1;
-                        slot.doc = match self.snap.twin_bytes_by_num(slot.num)? {
+                        let bytes = if var == self.plan.root.var {
+                            let scan = match &mut self.root_scan {
+                                Some(scan) => scan,
+                                None => self.root_scan.insert(self.snap.twin_scan()?),
+                            };
+                            scan.get(slot.num)?.map(<[u8]>::to_vec)
+                        } else {
+                            self.snap.twin_bytes_by_num(slot.num)?
+                        };
+                        slot.doc = match bytes {
                             Some(bytes) => Some(Doc::load(bytes, &self.wanted[var])?),
                             None => None,
                         };
