@@ -184,6 +184,20 @@ impl Events {
     }
 }
 
+/// Lowers the calling thread's CPU priority (nice 10). Delivery and the log reader yield to
+/// request handling: on a saturated machine writes keep their throughput and deliveries fall
+/// behind instead (the lag shows in /metrics), catching up as soon as the CPU has room. On an
+/// unsaturated machine priority changes nothing.
+pub(crate) fn background_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), 10) {
+            tracing::debug!("could not lower the priority of an events thread: {e}");
+        }
+    }
+}
+
 /// A runtime for delivery on a thread of its own. It runs until `stop`, then gives its tasks
 /// a moment to save their positions.
 fn delivery_runtime(mut stop: watch::Receiver<bool>) -> std::io::Result<Handle> {
@@ -191,6 +205,7 @@ fn delivery_runtime(mut stop: watch::Receiver<bool>) -> std::io::Result<Handle> 
     std::thread::Builder::new()
         .name("twingraph-delivery".into())
         .spawn(move || {
+            background_priority();
             // One thread: delivery's many small socket round trips cost the least CPU when
             // its tasks never wake each other across threads.
             let runtime = tokio::runtime::Builder::new_current_thread()

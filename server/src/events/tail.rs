@@ -105,7 +105,10 @@ impl Feed {
         let feed = self.clone();
         std::thread::Builder::new()
             .name("twingraph-events-log".into())
-            .spawn(move || feed.read())?;
+            .spawn(move || {
+                super::background_priority();
+                feed.read()
+            })?;
         Ok(())
     }
 
