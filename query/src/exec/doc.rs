@@ -41,24 +41,43 @@ impl Wanted {
 /// A loaded document.
 #[derive(Debug, Clone)]
 pub(crate) struct Doc {
-    /// The stored JSON: the document's wire form.
-    pub text: String,
+    /// The stored JSON, the document's wire form: kept only when the output copies it.
+    pub text: Option<String>,
     /// The wanted members as an object of just those (absent ones left out), or the whole
     /// document when `Wanted::Whole`.
     pub fields: Value,
 }
 
 impl Doc {
-    pub(crate) fn load(bytes: Vec<u8>, wanted: &Wanted) -> Result<Doc, Error> {
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Error::Internal("a stored document is not UTF-8".into()))?;
+    pub(crate) fn load(
+        bytes: Cow<'_, [u8]>,
+        wanted: &Wanted,
+        keep_text: bool,
+    ) -> Result<Doc, Error> {
         let fields = match wanted {
-            Wanted::Whole => serde_json::from_str(&text).map_err(corrupt)?,
+            Wanted::Whole => serde_json::from_slice(&bytes).map_err(corrupt)?,
             Wanted::Members(members) if members.is_empty() => Value::Object(Map::new()),
-            Wanted::Members(members) => Value::Object(pick(&text, members)?),
+            Wanted::Members(members) => Value::Object(pick(&bytes, members)?),
+        };
+        let text = match keep_text {
+            true => Some(text(bytes)?),
+            false => None,
         };
         Ok(Doc { text, fields })
     }
+
+    /// The stored JSON; loaded for every document the output copies.
+    pub(crate) fn text(&self) -> Result<&str, Error> {
+        self.text
+            .as_deref()
+            .ok_or_else(|| Error::Internal("an output document was loaded without its text".into()))
+    }
+}
+
+/// Stored bytes as the document's text.
+pub(crate) fn text(bytes: Cow<'_, [u8]>) -> Result<String, Error> {
+    String::from_utf8(bytes.into_owned())
+        .map_err(|_| Error::Internal("a stored document is not UTF-8".into()))
 }
 
 fn corrupt(e: serde_json::Error) -> Error {
@@ -67,7 +86,7 @@ fn corrupt(e: serde_json::Error) -> Error {
 
 /// The members of the JSON object `text` named in `members` (sorted). Stops reading as soon
 /// as all are found: the rest of the document (usually the large `$metadata`) is not scanned.
-fn pick(text: &str, members: &[String]) -> Result<Map<String, Value>, Error> {
+fn pick(text: &[u8], members: &[String]) -> Result<Map<String, Value>, Error> {
     let mut found = Map::new();
     let mut complete = false;
     let seed = Pick {
@@ -75,7 +94,7 @@ fn pick(text: &str, members: &[String]) -> Result<Map<String, Value>, Error> {
         found: &mut found,
         complete: &mut complete,
     };
-    let mut de = serde_json::Deserializer::from_str(text);
+    let mut de = serde_json::Deserializer::from_slice(text);
     match seed.deserialize(&mut de) {
         Ok(()) => Ok(found),
         // The early stop is reported as an error by the deserializer; `complete` tells it
@@ -168,28 +187,36 @@ mod tests {
     fn picks_only_the_wanted_members() {
         let text =
             r#"{"$dtId":"a","t\"x":1,"n":{"m":[1,{"k":"}"}]},"z":true,"$metadata":{"$model":"m"}}"#;
-        let doc = Doc::load(text.into(), &wanted(&[&["z"], &["n", "m"], &["t\"x"]])).unwrap();
-        assert_eq!(doc.text, text);
+        let load = |w: &Wanted| Doc::load(Cow::Borrowed(text.as_bytes()), w, false).unwrap();
+        let doc = Doc::load(
+            text.as_bytes().into(),
+            &wanted(&[&["z"], &["n", "m"], &["t\"x"]]),
+            true,
+        )
+        .unwrap();
+        assert_eq!(doc.text.as_deref(), Some(text));
         assert_eq!(
             doc.fields,
             serde_json::json!({"t\"x": 1, "n": {"m": [1, {"k": "}"}]}, "z": true})
         );
-        let doc = Doc::load(text.into(), &wanted(&[&["missing"], &["$dtId"]])).unwrap();
+        let doc = load(&wanted(&[&["missing"], &["$dtId"]]));
         assert_eq!(doc.fields, serde_json::json!({"$dtId": "a"}));
-        let doc = Doc::load(text.into(), &wanted(&[&["z"], &[]])).unwrap();
+        assert!(doc.text.is_none() && doc.text().is_err());
+        let doc = load(&wanted(&[&["z"], &[]]));
         assert_eq!(doc.fields, serde_json::from_str::<Value>(text).unwrap());
-        let doc = Doc::load(text.into(), &Wanted::none()).unwrap();
+        let doc = load(&Wanted::none());
         assert_eq!(doc.fields, serde_json::json!({}));
     }
 
     #[test]
     fn broken_documents_are_errors_not_panics() {
         for text in ["", "[1]", "{\"a\":", "{\"a\":1,}", "\u{0}"] {
+            let bytes = Cow::Borrowed(text.as_bytes());
             assert!(
-                Doc::load(text.into(), &wanted(&[&["a"], &["b"]])).is_err(),
+                Doc::load(bytes, &wanted(&[&["a"], &["b"]]), false).is_err(),
                 "{text}"
             );
         }
-        assert!(Doc::load(vec![0xff, 0xfe], &Wanted::Whole).is_err());
+        assert!(Doc::load(vec![b'1', 0xff].into(), &Wanted::none(), true).is_err());
     }
 }

@@ -15,6 +15,7 @@ mod reference;
 #[cfg(test)]
 mod tests;
 
+use std::borrow::Cow;
 use std::time::Instant;
 
 use roaring::RoaringBitmap;
@@ -181,6 +182,8 @@ struct Executor<'a, 's> {
     output_reads: Vec<usize>,
     /// `wanted[var]`: what the query reads of that variable's document.
     wanted: Vec<Wanted>,
+    /// `text_vars[var]`: the output copies that variable's whole document.
+    text_vars: Vec<bool>,
     /// Reads the root variable's documents: its candidates come in ascending twin order, so
     /// one iterator serves them all (opened on first use).
     root_scan: Option<TwinScan<'a>>,
@@ -223,6 +226,24 @@ impl<'a, 's> Executor<'a, 's> {
                 }
             });
         }
+        let mut text_vars = vec![false; plan.vars.len()];
+        match &plan.output {
+            Output::Document(var) => {
+                if let Some(t) = text_vars.get_mut(*var) {
+                    *t = true;
+                }
+            }
+            Output::Items(items) => {
+                for (_, term) in items {
+                    if let Term::Prop { var, path } = term {
+                        if let (Some(t), true) = (text_vars.get_mut(*var), path.is_empty()) {
+                            *t = true;
+                        }
+                    }
+                }
+            }
+            Output::Count => {}
+        }
         if let Output::Items(items) = &plan.output {
             for (_, term) in items {
                 // A whole document is copied out as stored; only paths into it are parsed.
@@ -245,6 +266,7 @@ impl<'a, 's> Executor<'a, 's> {
             reads,
             output_reads,
             wanted,
+            text_vars,
             root_scan: None,
             work: Work::default(),
         }
@@ -361,7 +383,7 @@ impl<'a, 's> Executor<'a, 's> {
             }
         }
         let reads = std::mem::take(&mut self.reads[depth]);
-        let loaded = self.load(&reads);
+        let loaded = self.load(&reads, false);
         self.reads[depth] = reads;
         if !loaded? {
             return Ok(false);
@@ -385,47 +407,53 @@ impl<'a, 's> Executor<'a, 's> {
         })
     }
 
-    /// Loads the documents of `vars`; false when one no longer exists.
-    fn load(&mut self, vars: &[usize]) -> Result<bool, Error> {
+    /// Loads the documents of `vars`, with their text when `with_text` and the output copies
+    /// the whole document; false when one no longer exists. Filters load without the text,
+    /// so a candidate that fails them costs no copy of its document.
+    fn load(&mut self, vars: &[usize], with_text: bool) -> Result<bool, Error> {
         for &var in vars {
-            let found = match self.plan.vars.get(var).and_then(|v| v.step) {
-                Some(step) => match self.row.rels.get_mut(step).and_then(Option::as_mut) {
-                    Some(slot) if slot.doc.is_none() => {
-                        self.work.documents += 1;
-                        let bytes = self.snap.relationship_bytes_by_num(slot.source, &slot.id)?;
-                        slot.doc = match bytes {
-                            Some(bytes) => Some(Doc::load(bytes, &self.wanted[var])?),
-                            None => None,
-                        };
-                        slot.doc.is_some()
-                    }
-                    Some(_) => true,
-                    None => false,
-                },
-                None => match self.row.twins.get_mut(var).and_then(Option::as_mut) {
-                    Some(slot) if slot.doc.is_none() => {
-                        self.work.documents += 1;
-                        let bytes = if var == self.plan.root.var {
-                            let scan = match &mut self.root_scan {
-                                Some(scan) => scan,
-                                None => self.root_scan.insert(self.snap.twin_scan()?),
-                            };
-                            scan.get(slot.num)?.map(<[u8]>::to_vec)
-                        } else {
-                            self.snap.twin_bytes_by_num(slot.num)?
-                        };
-                        slot.doc = match bytes {
-                            Some(bytes) => Some(Doc::load(bytes, &self.wanted[var])?),
-                            None => None,
-                        };
-                        slot.doc.is_some()
-                    }
-                    Some(_) => true,
-                    None => false,
-                },
+            let keep_text = with_text && self.text_vars.get(var).copied().unwrap_or(false);
+            let wanted = &self.wanted[var];
+            let complete = |doc: &Option<Doc>| match doc {
+                Some(doc) => !keep_text || doc.text.is_some(),
+                None => false,
             };
-            if !found {
-                return Ok(false);
+            match self.plan.vars.get(var).and_then(|v| v.step) {
+                Some(step) => {
+                    let Some(slot) = self.row.rels.get_mut(step).and_then(Option::as_mut) else {
+                        return Ok(false);
+                    };
+                    if complete(&slot.doc) {
+                        continue;
+                    }
+                    self.work.documents += u64::from(slot.doc.is_none());
+                    match self.snap.relationship_bytes_by_num(slot.source, &slot.id)? {
+                        Some(bytes) => fill(&mut slot.doc, Cow::Owned(bytes), wanted, keep_text)?,
+                        None => return Ok(false),
+                    }
+                }
+                None => {
+                    let Some(slot) = self.row.twins.get_mut(var).and_then(Option::as_mut) else {
+                        return Ok(false);
+                    };
+                    if complete(&slot.doc) {
+                        continue;
+                    }
+                    self.work.documents += u64::from(slot.doc.is_none());
+                    let bytes = if var == self.plan.root.var {
+                        let scan = match &mut self.root_scan {
+                            Some(scan) => scan,
+                            None => self.root_scan.insert(self.snap.twin_scan()?),
+                        };
+                        scan.get(slot.num)?.map(Cow::Borrowed)
+                    } else {
+                        self.snap.twin_bytes_by_num(slot.num)?.map(Cow::Owned)
+                    };
+                    match bytes {
+                        Some(bytes) => fill(&mut slot.doc, bytes, wanted, keep_text)?,
+                        None => return Ok(false),
+                    }
+                }
             }
         }
         Ok(true)
@@ -435,14 +463,14 @@ impl<'a, 's> Executor<'a, 's> {
     /// documents are copied as stored, never parsed and printed again.
     fn output(&mut self) -> Result<JsonRow, Error> {
         let reads = std::mem::take(&mut self.output_reads);
-        let loaded = self.load(&reads);
+        let loaded = self.load(&reads, true);
         self.output_reads = reads;
         loaded?;
         let plan = self.plan;
         let row = &self.row;
         let text = match &plan.output {
             Output::Document(var) => match row.doc(plan, *var) {
-                Some(doc) => doc.text.clone(),
+                Some(doc) => doc.text()?.to_string(),
                 None => "null".to_string(),
             },
             Output::Items(items) => {
@@ -457,7 +485,7 @@ impl<'a, 's> Executor<'a, 's> {
                     let written = match term {
                         Term::Prop { var, path } if path.is_empty() => match row.doc(plan, *var) {
                             Some(doc) => {
-                                out.push_str(&doc.text);
+                                out.push_str(doc.text()?);
                                 true
                             }
                             None => false,
@@ -479,6 +507,20 @@ impl<'a, 's> Executor<'a, 's> {
         };
         Ok(JsonRow::new(text))
     }
+}
+
+/// Loads `bytes` into `doc`, or adds the text to a document loaded without it.
+fn fill(
+    doc: &mut Option<Doc>,
+    bytes: Cow<'_, [u8]>,
+    wanted: &Wanted,
+    text: bool,
+) -> Result<(), Error> {
+    match doc {
+        Some(doc) => doc.text = Some(doc::text(bytes)?),
+        None => *doc = Some(Doc::load(bytes, wanted, text)?),
+    }
+    Ok(())
 }
 
 fn write_json(out: &mut String, value: &Value) -> Result<(), Error> {
