@@ -23,6 +23,7 @@ use rocksdb::{
 };
 
 use crate::cdc::Change;
+use crate::doc_cache::DocCache;
 use crate::dtdl::{Catalog, StoredModel};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
@@ -43,6 +44,9 @@ pub struct EngineConfig {
     /// read documents by twin number; RocksDB's 8 MiB default makes a large store's reads
     /// decompress the same blocks again and again.
     pub block_cache_bytes: usize,
+    /// Bytes of twin documents kept in memory by (twin, version): traversals and point reads
+    /// of hot twins skip RocksDB. 0 turns it off.
+    pub doc_cache_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +56,7 @@ impl Default for EngineConfig {
             strict_multiplicity: false,
             max_twins: u64::from(u32::MAX),
             block_cache_bytes: 256 << 20,
+            doc_cache_bytes: 128 << 20,
         }
     }
 }
@@ -63,6 +68,9 @@ pub(crate) struct State {
     pub models: Arc<BTreeMap<String, StoredModel>>,
     pub index: ModelIndex,
     pub graph: Graph,
+    /// Twin number → the version of its stored document, for twins rewritten or deleted since
+    /// the store was opened (others are version 0). Keys the document cache.
+    pub versions: imbl::HashMap<u32, u64>,
 }
 
 /// Counters only the writer changes.
@@ -86,6 +94,9 @@ pub struct Engine {
     durable_seq: AtomicU64,
     /// Called after `durable_seq` advances, outside every engine lock (delivery wakes on it).
     on_durable: RwLock<Vec<DurableHook>>,
+    pub(crate) docs: DocCache,
+    /// The version the next rewritten twin gets (see `State::versions`).
+    next_version: AtomicU64,
 }
 
 type DurableHook = Box<dyn Fn(u64) + Send + Sync>;
@@ -117,6 +128,7 @@ impl Engine {
             .iter()
             .map(|name| ColumnFamilyDescriptor::new(*name, cf_options_with(Some(&cache))));
         let db = DB::open_cf_descriptors(&options, path, cfs)?;
+        let docs = DocCache::new(config.doc_cache_bytes);
         let mut engine = Engine {
             db,
             config,
@@ -130,6 +142,8 @@ impl Engine {
             written_seq: AtomicU64::new(0),
             durable_seq: AtomicU64::new(0),
             on_durable: RwLock::new(Vec::new()),
+            docs,
+            next_version: AtomicU64::new(1),
         };
         engine.check_format()?;
         engine.recover_bulk_load()?;
@@ -223,6 +237,7 @@ impl Engine {
             models: Arc::new(models),
             index,
             graph,
+            versions: imbl::HashMap::new(),
         };
         Ok(())
     }
@@ -350,6 +365,14 @@ impl Engine {
                 .compact_range_cf(self.cf(name)?, None::<&[u8]>, None::<&[u8]>);
         }
         Ok(())
+    }
+
+    /// Records in `commit` that twin `num`'s stored document changes (replaced, patched or
+    /// deleted), so snapshots after it do not find the old bytes in the document cache. A new
+    /// twin needs none: its number was never used, so nothing can be cached under it.
+    pub(crate) fn twin_rewritten(&self, commit: &mut Commit<'_>, base: &State, num: u32) {
+        let version = self.next_version.fetch_add(1, Ordering::Relaxed);
+        commit.state_mut(base).versions.insert(num, version);
     }
 
     /// The next sequence number the change log will use.

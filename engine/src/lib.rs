@@ -10,6 +10,7 @@ mod check;
 mod clock;
 mod db;
 mod delivery;
+mod doc_cache;
 pub mod dtdl;
 mod error;
 mod graph;

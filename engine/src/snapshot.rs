@@ -219,7 +219,7 @@ impl<'a> Snapshot<'a> {
     }
 
     pub fn twin_by_num(&self, num: u32) -> Result<Option<Twin>> {
-        match self.get(CF_TWINS, &twin_key(num))? {
+        match self.twin_bytes_by_num(num)? {
             Some(bytes) => decode_twin(num, &bytes).map(Some),
             None => Ok(None),
         }
@@ -227,8 +227,21 @@ impl<'a> Snapshot<'a> {
 
     /// The stored JSON of twin `num` (its ADT wire form), unparsed: for readers that pass
     /// documents through or pick a few fields out of them.
-    pub fn twin_bytes_by_num(&self, num: u32) -> Result<Option<Vec<u8>>> {
-        self.get(CF_TWINS, &twin_key(num))
+    /// Served from the document cache when it holds this twin's version.
+    pub fn twin_bytes_by_num(&self, num: u32) -> Result<Option<Arc<[u8]>>> {
+        let version = self.state.versions.get(&num).copied().unwrap_or(0);
+        if let Some(doc) = self.engine.docs.get(num, version) {
+            return Ok(Some(doc));
+        }
+        let Some(bytes) = self
+            .snap
+            .get_pinned_cf(self.engine.cf(CF_TWINS)?, twin_key(num))?
+        else {
+            return Ok(None);
+        };
+        let doc: Arc<[u8]> = Arc::from(&*bytes);
+        self.engine.docs.insert(num, version, doc.clone());
+        Ok(Some(doc))
     }
 
     /// A reader of twins' stored JSON for numbers asked in ascending order (a scan over a

@@ -183,6 +183,7 @@ impl Apply<'_, '_> {
                 commit
                     .batch
                     .put_cf(e.cf(CF_TWIN_IDS)?, id.as_bytes(), twin_key(num));
+                // A fresh number: nothing cached under it, no version to bump.
                 commit.batch.put_cf(e.cf(CF_TWINS)?, twin_key(num), bytes);
                 commit
                     .batch

@@ -157,6 +157,7 @@ impl Engine {
                 .ok_or_else(|| Error::Corruption(format!("twin {num} has no $dtId")))?
                 .to_string();
             let model = twin::model_of(&doc).to_string();
+            self.twin_rewritten(&mut commit, &state, num);
             commit.batch.delete_cf(self.cf(CF_TWINS)?, &key);
             commit.batch.delete_cf(self.cf(CF_TWIN_IDS)?, id.as_bytes());
             commit
@@ -187,6 +188,7 @@ impl Engine {
             models: Arc::new(BTreeMap::new()),
             index: state.index.clone(),
             graph: state.graph.clone(),
+            versions: state.versions.clone(),
         });
         self.commit(commit)?;
         Ok(())

@@ -316,6 +316,7 @@ impl Engine {
             models: Arc::new(stored),
             index: base.index.clone(),
             graph: base.graph.clone(),
+            versions: base.versions.clone(),
         };
         if options.mode == Mode::Check || accepted.is_empty() {
             return Ok(state);
@@ -347,6 +348,7 @@ impl Engine {
             models: Arc::new(models),
             index: current.index.clone(),
             graph: current.graph.clone(),
+            versions: current.versions.clone(),
         };
         commit.state = Some(state.clone());
         if let Some(job) = &options.job {

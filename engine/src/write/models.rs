@@ -131,5 +131,6 @@ fn with_models(state: &State, models: BTreeMap<String, StoredModel>) -> Result<S
         models: Arc::new(models),
         index: state.index.clone(),
         graph: state.graph.clone(),
+        versions: state.versions.clone(),
     })
 }

@@ -85,6 +85,9 @@ impl Engine {
             }
         };
         let old_model = existing.as_ref().map(|t| t.model().to_string());
+        if existing.is_some() {
+            self.twin_rewritten(&mut commit, &state, num);
+        }
         self.stage_twin(&mut commit, &state, num, &doc, old_model.as_deref())?;
         let change = match &existing {
             None => Change::new(ChangeKind::TwinCreate, id, id.into(), doc.clone()),
@@ -186,6 +189,7 @@ impl Engine {
             ));
         }
         twin::validate(&doc, new_model, &state.catalog)?;
+        self.twin_rewritten(&mut commit, &state, existing.num);
         self.stage_twin(
             &mut commit,
             &state,
@@ -228,6 +232,7 @@ impl Engine {
         }
         drop(snapshot);
         let model = existing.model().to_string();
+        self.twin_rewritten(&mut commit, &state, existing.num);
         commit
             .batch
             .delete_cf(self.cf(CF_TWINS)?, twin_key(existing.num));

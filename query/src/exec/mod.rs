@@ -440,6 +440,7 @@ impl<'a, 's> Executor<'a, 's> {
                         continue;
                     }
                     self.work.documents += u64::from(slot.doc.is_none());
+                    let cached;
                     let bytes = if var == self.plan.root.var {
                         let scan = match &mut self.root_scan {
                             Some(scan) => scan,
@@ -447,7 +448,8 @@ impl<'a, 's> Executor<'a, 's> {
                         };
                         scan.get(slot.num)?.map(Cow::Borrowed)
                     } else {
-                        self.snap.twin_bytes_by_num(slot.num)?.map(Cow::Owned)
+                        cached = self.snap.twin_bytes_by_num(slot.num)?;
+                        cached.as_deref().map(Cow::Borrowed)
                     };
                     match bytes {
                         Some(bytes) => fill(&mut slot.doc, bytes, wanted, keep_text)?,
