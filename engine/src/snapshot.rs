@@ -18,31 +18,71 @@ use crate::twin::{Twin, TwinJson};
 
 /// See [`Snapshot::twin_scan`].
 pub struct TwinScan<'a> {
-    iter: rocksdb::DBRawIteratorWithThreadMode<'a, rocksdb::DB>,
+    snap: &'a Snapshot<'a>,
+    /// Opened at the first document the cache does not hold.
+    iter: Option<rocksdb::DBRawIteratorWithThreadMode<'a, rocksdb::DB>>,
     positioned: bool,
 }
 
-impl TwinScan<'_> {
+impl<'a> TwinScan<'a> {
     /// Numbers at most this far past the current one are reached with `next`, not a seek.
     const STEPS: u32 = 8;
 
-    /// The stored JSON of twin `num`, if it exists. Asking for a lower number than the last
-    /// one works but costs a seek.
-    pub fn get(&mut self, num: u32) -> Result<Option<&[u8]>> {
-        if self.positioned {
+    /// The stored JSON of twin `num`, if it exists: from the document cache, else read (and
+    /// cached). Asking for a lower number than the last one works but may cost a seek.
+    pub fn get(&mut self, num: u32) -> Result<Option<Arc<[u8]>>> {
+        let version = self.snap.version(num);
+        if let Some(doc) = self.snap.engine.docs.get(num, version) {
+            return Ok(Some(doc));
+        }
+        let Some(bytes) = self.read(num)? else {
+            return Ok(None);
+        };
+        let doc: Arc<[u8]> = Arc::from(bytes);
+        self.snap.engine.docs.insert(num, version, doc.clone());
+        Ok(Some(doc))
+    }
+
+    fn read(&mut self, num: u32) -> Result<Option<&[u8]>> {
+        if self.iter.is_none() {
+            let cf = self.snap.engine.cf(CF_TWINS)?;
+            let iter = self
+                .snap
+                .engine
+                .db
+                .raw_iterator_cf_opt(cf, self.snap.read_options());
+            self.iter = Some(iter);
+        }
+        match &mut self.iter {
+            Some(iter) => Self::position(iter, &mut self.positioned, num),
+            None => Ok(None),
+        }
+    }
+
+    fn position<'i>(
+        iter: &'i mut rocksdb::DBRawIteratorWithThreadMode<'a, rocksdb::DB>,
+        positioned: &mut bool,
+        num: u32,
+    ) -> Result<Option<&'i [u8]>> {
+        let current = |iter: &rocksdb::DBRawIteratorWithThreadMode<'a, rocksdb::DB>| {
+            iter.key()
+                .and_then(decode_u32)
+                .ok_or_else(|| Error::Corruption("twin key".into()))
+        };
+        if *positioned {
             let mut steps = 0;
             loop {
-                if !self.iter.valid() {
-                    self.iter.status()?;
+                if !iter.valid() {
+                    iter.status()?;
                     if steps > 0 {
                         // Stepped off the end on the way to `num`.
                         return Ok(None);
                     }
                     break;
                 }
-                let at = self.current()?;
+                let at = current(iter)?;
                 if at == num {
-                    return Ok(self.iter.value());
+                    return Ok(iter.value());
                 }
                 if at > num {
                     if steps > 0 {
@@ -54,24 +94,17 @@ impl TwinScan<'_> {
                 if num - at > Self::STEPS || steps == Self::STEPS {
                     break;
                 }
-                self.iter.next();
+                iter.next();
                 steps += 1;
             }
         }
-        self.iter.seek(twin_key(num));
-        self.positioned = true;
-        self.iter.status()?;
-        if self.iter.valid() && self.current()? == num {
-            return Ok(self.iter.value());
+        iter.seek(twin_key(num));
+        *positioned = true;
+        iter.status()?;
+        if iter.valid() && current(iter)? == num {
+            return Ok(iter.value());
         }
         Ok(None)
-    }
-
-    fn current(&self) -> Result<u32> {
-        self.iter
-            .key()
-            .and_then(decode_u32)
-            .ok_or_else(|| Error::Corruption("twin key".into()))
     }
 }
 
@@ -229,7 +262,7 @@ impl<'a> Snapshot<'a> {
     /// documents through or pick a few fields out of them.
     /// Served from the document cache when it holds this twin's version.
     pub fn twin_bytes_by_num(&self, num: u32) -> Result<Option<Arc<[u8]>>> {
-        let version = self.state.versions.get(&num).copied().unwrap_or(0);
+        let version = self.version(num);
         if let Some(doc) = self.engine.docs.get(num, version) {
             return Ok(Some(doc));
         }
@@ -247,15 +280,17 @@ impl<'a> Snapshot<'a> {
     /// A reader of twins' stored JSON for numbers asked in ascending order (a scan over a
     /// bitmap): one iterator that steps to near numbers and seeks to far ones, instead of a
     /// point read per twin.
-    pub fn twin_scan(&self) -> Result<TwinScan<'_>> {
-        let iter = self
-            .engine
-            .db
-            .raw_iterator_cf_opt(self.engine.cf(CF_TWINS)?, self.read_options());
-        Ok(TwinScan {
-            iter,
+    pub fn twin_scan(&self) -> TwinScan<'_> {
+        TwinScan {
+            snap: self,
+            iter: None,
             positioned: false,
-        })
+        }
+    }
+
+    /// The version of twin `num`'s document in this snapshot (the document cache's key).
+    fn version(&self, num: u32) -> u64 {
+        self.state.versions.get(&num).copied().unwrap_or(0)
     }
 
     /// The stored JSON of relationship `id` of twin `source`, unparsed.

@@ -440,17 +440,14 @@ impl<'a, 's> Executor<'a, 's> {
                         continue;
                     }
                     self.work.documents += u64::from(slot.doc.is_none());
-                    let cached;
-                    let bytes = if var == self.plan.root.var {
-                        let scan = match &mut self.root_scan {
-                            Some(scan) => scan,
-                            None => self.root_scan.insert(self.snap.twin_scan()?),
-                        };
-                        scan.get(slot.num)?.map(Cow::Borrowed)
+                    let doc = if var == self.plan.root.var {
+                        self.root_scan
+                            .get_or_insert_with(|| self.snap.twin_scan())
+                            .get(slot.num)?
                     } else {
-                        cached = self.snap.twin_bytes_by_num(slot.num)?;
-                        cached.as_deref().map(Cow::Borrowed)
+                        self.snap.twin_bytes_by_num(slot.num)?
                     };
+                    let bytes = doc.as_deref().map(Cow::Borrowed);
                     match bytes {
                         Some(bytes) => fill(&mut slot.doc, bytes, wanted, keep_text)?,
                         None => return Ok(false),
