@@ -25,6 +25,7 @@ impl Weighter<Key, Arc<[u8]>> for Size {
 pub(crate) struct DocCache {
     /// `None` when configured with no memory.
     cache: Option<Cache<Key, Arc<[u8]>, Size>>,
+    bytes: usize,
 }
 
 impl DocCache {
@@ -33,7 +34,13 @@ impl DocCache {
             // Twin documents are typically a few hundred bytes.
             Cache::with_weighter((bytes / 512).max(16), bytes as u64, Size)
         });
-        DocCache { cache }
+        DocCache { cache, bytes }
+    }
+
+    /// Whether `documents` read in a row may go into the cache: a scan larger than a fraction
+    /// of it would only push out what point reads keep there, and be pushed out itself.
+    pub fn fits(&self, documents: u64) -> bool {
+        documents.saturating_mul(1024) <= (self.bytes / 4) as u64
     }
 
     pub fn get(&self, num: u32, version: u64) -> Option<Arc<[u8]>> {

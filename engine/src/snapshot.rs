@@ -22,6 +22,8 @@ pub struct TwinScan<'a> {
     /// Opened at the first document the cache does not hold.
     iter: Option<rocksdb::DBRawIteratorWithThreadMode<'a, rocksdb::DB>>,
     positioned: bool,
+    /// Documents read go into the cache (a scan small enough for it).
+    fill: bool,
 }
 
 impl<'a> TwinScan<'a> {
@@ -39,7 +41,9 @@ impl<'a> TwinScan<'a> {
             return Ok(None);
         };
         let doc: Arc<[u8]> = Arc::from(bytes);
-        self.snap.engine.docs.insert(num, version, doc.clone());
+        if self.fill {
+            self.snap.engine.docs.insert(num, version, doc.clone());
+        }
         Ok(Some(doc))
     }
 
@@ -278,13 +282,16 @@ impl<'a> Snapshot<'a> {
     }
 
     /// A reader of twins' stored JSON for numbers asked in ascending order (a scan over a
-    /// bitmap): one iterator that steps to near numbers and seeks to far ones, instead of a
-    /// point read per twin.
-    pub fn twin_scan(&self) -> TwinScan<'_> {
+    /// bitmap): the document cache first, then one iterator that steps to near numbers and
+    /// seeks to far ones, instead of a point read per twin.
+    /// `expected`: about how many twins the scan will read; a scan too large for the
+    /// document cache reads from it but does not fill it.
+    pub fn twin_scan(&self, expected: u64) -> TwinScan<'_> {
         TwinScan {
             snap: self,
             iter: None,
             positioned: false,
+            fill: self.engine.docs.fits(expected),
         }
     }
 

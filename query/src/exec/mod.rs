@@ -187,6 +187,8 @@ struct Executor<'a, 's> {
     /// Reads the root variable's documents: its candidates come in ascending twin order, so
     /// one iterator serves them all (opened on first use).
     root_scan: Option<TwinScan<'a>>,
+    /// Twins in the root set (how much the root scan reads at most).
+    root_size: u64,
     work: Work,
 }
 
@@ -268,6 +270,7 @@ impl<'a, 's> Executor<'a, 's> {
             wanted,
             text_vars,
             root_scan: None,
+            root_size: 0,
             work: Work::default(),
         }
     }
@@ -287,6 +290,7 @@ impl<'a, 's> Executor<'a, 's> {
             None => None,
         };
         let root = expr::twin_set(self.snap, &self.plan.root.twins)?;
+        self.root_size = root.len();
         let next = match path.map(|p| &p[0]) {
             None => Some(0),
             Some(key) if last == 0 => key.twin.checked_add(1),
@@ -442,7 +446,7 @@ impl<'a, 's> Executor<'a, 's> {
                     self.work.documents += u64::from(slot.doc.is_none());
                     let doc = if var == self.plan.root.var {
                         self.root_scan
-                            .get_or_insert_with(|| self.snap.twin_scan())
+                            .get_or_insert_with(|| self.snap.twin_scan(self.root_size))
                             .get(slot.num)?
                     } else {
                         self.snap.twin_bytes_by_num(slot.num)?
