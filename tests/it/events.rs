@@ -285,6 +285,42 @@ fn failing_receiver_gets_everything_in_order_after_recovering() {
     );
 }
 
+/// An endpoint with `batch = 8` gets the events that queued up while it failed in requests
+/// of several events (a JSON array, the batch content type), every event once and in order.
+#[test]
+fn batched_webhook_gets_every_event_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start();
+    receiver.fail_always(true);
+    let s = start(dir.path(), &receiver, "endpoints.toml", &[]);
+    s.upload_models();
+    route(&s, "r", "batched", "true");
+    for i in 0..40 {
+        s.twin(&format!("t{i}"), SENSOR, json!({}))
+            .assert_status(200);
+    }
+    receiver.fail_always(false);
+    let got = receiver.wait_for("/batched", 40);
+    assert_eq!(twin_ids(&got), (1..=40).collect::<Vec<u64>>());
+    assert!(got.iter().all(|r| r.batch <= 8));
+    let batched: Vec<&Received> = got.iter().filter(|r| r.batch > 1).collect();
+    assert!(
+        !batched.is_empty(),
+        "no request carried more than one event"
+    );
+    for r in batched {
+        assert_eq!(
+            r.headers["content-type"],
+            "application/cloudevents-batch+json; charset=utf-8"
+        );
+        assert_eq!(r.body["specversion"], "1.0");
+    }
+    assert_eq!(
+        metric(&s, "twingraph_events_delivered_total{route=\"r\"}"),
+        Some(40.0)
+    );
+}
+
 /// After the time-to-live an event goes to the route's dead letters, in order, readable
 /// over the API; the route then carries on.
 #[test]

@@ -39,6 +39,8 @@ pub struct Received {
     pub path: String,
     pub headers: HeaderMap,
     pub body: Value,
+    /// Events the request carried (a batch is recorded as one `Received` per event).
+    pub batch: usize,
 }
 
 #[derive(Default)]
@@ -103,11 +105,25 @@ impl Receiver {
                                 return StatusCode::INTERNAL_SERVER_ERROR;
                             }
                             let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                            inner.accepted.push(Received {
-                                path: uri.path().to_string(),
-                                headers,
-                                body,
-                            });
+                            let batched = headers
+                                .get("content-type")
+                                .and_then(|v| v.to_str().ok())
+                                .is_some_and(|t| {
+                                    t.starts_with("application/cloudevents-batch+json")
+                                });
+                            let events = match (batched, body) {
+                                (true, Value::Array(events)) => events,
+                                (_, body) => vec![body],
+                            };
+                            let batch = events.len();
+                            for body in events {
+                                inner.accepted.push(Received {
+                                    path: uri.path().to_string(),
+                                    headers: headers.clone(),
+                                    body,
+                                    batch,
+                                });
+                            }
                             cvar.notify_all();
                             StatusCode::NO_CONTENT
                         }

@@ -7,6 +7,7 @@
 //! kind = "webhook"
 //! url = "http://127.0.0.1:9000/events"
 //! mode = "structured"            # or "binary" (CloudEvents HTTP binding)
+//! batch = 1                      # up to N events per request (structured batch mode)
 //! timeout_seconds = 10
 //! headers = { "X-Secret" = "s3cret" }
 //!
@@ -61,6 +62,11 @@ pub struct Webhook {
     pub url: String,
     #[serde(default)]
     pub mode: Mode,
+    /// Most events per request. Above 1, events waiting together go as one JSON array
+    /// (`application/cloudevents-batch+json`, as Event Grid delivers batches); 1 sends each
+    /// on its own.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
     /// Sent with every request, e.g. a shared secret.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -91,6 +97,13 @@ pub struct Mqtt {
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
 }
+
+fn default_batch() -> usize {
+    1
+}
+
+/// Most events one batched request may carry.
+const MAX_BATCH: usize = 1000;
 
 fn default_timeout() -> u64 {
     10
@@ -152,6 +165,7 @@ impl Endpoints {
                     "kind": "webhook",
                     "url": w.url,
                     "mode": match w.mode { Mode::Structured => "structured", Mode::Binary => "binary" },
+                    "batch": w.batch,
                     "headers": w.headers.keys().collect::<Vec<_>>(),
                     "timeoutSeconds": w.timeout_seconds,
                 }),
@@ -177,6 +191,14 @@ impl EndpointKind {
                     w.url.parse().map_err(|e| format!("url '{}': {e}", w.url))?;
                 if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
                     return Err(format!("url '{}' must be http:// or https://", w.url));
+                }
+                if !(1..=MAX_BATCH).contains(&w.batch) {
+                    return Err(format!("batch must be between 1 and {MAX_BATCH}"));
+                }
+                if w.batch > 1 && w.mode == Mode::Binary {
+                    return Err(
+                        "batch needs mode \"structured\" (binary mode has no batches)".into(),
+                    );
                 }
                 for (name, value) in &w.headers {
                     axum::http::HeaderName::try_from(name.as_str())
@@ -232,6 +254,7 @@ mod tests {
             EndpointKind::Webhook(w) => {
                 assert_eq!(w.mode, Mode::Binary);
                 assert_eq!(w.timeout_seconds, 10);
+                assert_eq!(w.batch, 1);
             }
             other => panic!("{other:?}"),
         }
@@ -251,6 +274,9 @@ mod tests {
             "[[endpoint]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"http://x\"\n\
              [[endpoint]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"http://y\"",
             "[[endpoint]]\nname = \"\"\nkind = \"webhook\"\nurl = \"http://x\"",
+            "[[endpoint]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"http://x\"\nbatch = 0",
+            "[[endpoint]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"http://x\"\nbatch = 1001",
+            "[[endpoint]]\nname = \"a\"\nkind = \"webhook\"\nurl = \"http://x\"\nbatch = 5\nmode = \"binary\"",
         ] {
             assert!(Endpoints::parse(text).is_err(), "{text}");
         }

@@ -190,6 +190,21 @@ impl Sink {
             Sink::Mqtt(s) => s.send(event).await,
         }
     }
+
+    /// Most events `send_batch` takes (1: the endpoint takes them one by one).
+    fn batch(&self) -> usize {
+        match self {
+            Sink::Webhook(s) => s.batch(),
+            Sink::Mqtt(_) => 1,
+        }
+    }
+
+    async fn send_batch(&mut self, group: &[&Event]) -> Result<(), String> {
+        match self {
+            Sink::Webhook(s) => s.send_batch(group).await,
+            Sink::Mqtt(_) => Err("MQTT endpoints take one event at a time".into()),
+        }
+    }
 }
 
 /// Where a route stands: what it has passed, what is saved, which dead letters it holds.
@@ -284,7 +299,31 @@ async fn run(events: &Arc<Events>, spec: &Spec, stats: &RouteStats) -> Exit {
                 "changes removed by retention before this route delivered them");
             RouteStats::add(&stats.dropped, batch.dropped);
         }
-        for event in &batch.events {
+        let list = &batch.events;
+        let mut i = 0;
+        while i < list.len() {
+            let most = sink.batch();
+            if most > 1 {
+                // The matching events among the next ones go as one request.
+                let mut group: Vec<&Event> = Vec::new();
+                let mut end = i;
+                while end < list.len() && group.len() < most {
+                    if list[end].matches(&filter) {
+                        group.push(&list[end]);
+                    }
+                    end += 1;
+                }
+                if group.len() > 1 && sink.send_batch(&group).await.is_ok() {
+                    RouteStats::add(&stats.delivered, group.len() as u64);
+                    at.next = list[end - 1].seq + 1;
+                    stats.set_next(at.next);
+                    i = end;
+                    continue;
+                }
+                // Refused (or a single event): each goes on its own below, with retries and
+                // dead letters, until the endpoint takes batches again.
+            }
+            let event = &list[i];
             if event.matches(&filter) {
                 match deliver(events, stats, id, &mut sink, event).await {
                     Outcome::Delivered => {}
@@ -311,6 +350,7 @@ async fn run(events: &Arc<Events>, spec: &Spec, stats: &RouteStats) -> Exit {
             }
             at.next = event.seq + 1;
             stats.set_next(at.next);
+            i += 1;
         }
         // Also past changes retention removed.
         at.next = tail.next;
