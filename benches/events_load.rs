@@ -12,8 +12,9 @@
 //! each round and the write-throughput ratios to 0 routes of the same round.
 //!
 //! `cargo bench --workspace --bench events_load -- [--secs S] [--rate N] [--concurrency C]
-//!  [--routes 0,1,10,10s] [--rounds R]` (`10s`: ten routes whose filter is `false`, attached
-//!  but sending nothing: what routes cost the write path apart from sending).
+//!  [--routes 0,1,10,10s] [--rounds R] [--batch N]` (`10s`: ten routes whose filter is
+//!  `false`, attached but sending nothing: what routes cost the write path apart from
+//!  sending; `--batch`: the webhooks' `batch`, events per request at most).
 //!
 //! Every event is checked: each route must receive every write's event, in log order; a
 //! missing or reordered event fails the run.
@@ -52,6 +53,8 @@ struct Settings {
     concurrency: usize,
     configs: Vec<Config>,
     rounds: usize,
+    /// Events per webhook request at most (the endpoints' `batch`).
+    batch: usize,
     smoke: bool,
 }
 
@@ -120,6 +123,7 @@ fn settings() -> anyhow::Result<Option<Settings>> {
                 .map(|c| Config::parse(c))
                 .collect::<Result<_, _>>()?,
             rounds: 1,
+            batch: 1,
             smoke: true,
         }));
     }
@@ -132,6 +136,7 @@ fn settings() -> anyhow::Result<Option<Settings>> {
             .map(|c| Config::parse(c))
             .collect::<Result<_, _>>()?,
         rounds: 3,
+        batch: 1,
         smoke: false,
     };
     let mut args = std::env::args().skip(1);
@@ -143,6 +148,7 @@ fn settings() -> anyhow::Result<Option<Settings>> {
             "--rate" => s.rate = value()?.parse()?,
             "--concurrency" => s.concurrency = value()?.parse()?,
             "--rounds" => s.rounds = value()?.parse()?,
+            "--batch" => s.batch = value()?.parse()?,
             "--routes" => {
                 s.configs = value()?
                     .split(',')
@@ -216,7 +222,8 @@ impl Recorder {
         self.received.store(0, Ordering::SeqCst);
     }
 
-    /// Records one POST; cheap on purpose (the receiver shares the CPU with the server).
+    /// Records one POST (one event, or a batch: a JSON array of them); cheap on purpose (the
+    /// receiver shares the CPU with the server).
     fn record(&self, path: &str, body: &[u8]) -> bool {
         let at = now_ns(self.origin);
         let Some(route) = path
@@ -226,6 +233,26 @@ impl Recorder {
         else {
             return false;
         };
+        if body.first() != Some(&b'[') {
+            return self.record_event(route, body, at);
+        }
+        // Every event the server encodes starts with its `specversion`.
+        const START: &[u8] = b"{\"specversion\":";
+        let starts: Vec<usize> = body
+            .windows(START.len())
+            .enumerate()
+            .filter(|(_, w)| *w == START)
+            .map(|(i, _)| i)
+            .collect();
+        let mut ok = !starts.is_empty();
+        for (k, start) in starts.iter().enumerate() {
+            let end = starts.get(k + 1).copied().unwrap_or(body.len());
+            ok &= self.record_event(route, &body[*start..end], at);
+        }
+        ok
+    }
+
+    fn record_event(&self, route: usize, body: &[u8], at: u64) -> bool {
         let (Some(seq), Some(twin)) = (
             field(body, b"\"id\":\"").and_then(|s| s.parse::<u64>().ok()),
             field(body, b"\"$dtId\":\""),
@@ -314,14 +341,15 @@ struct Server {
 }
 
 impl Server {
-    fn start(receiver: &str) -> anyhow::Result<Server> {
+    fn start(receiver: &str, batch: usize) -> anyhow::Result<Server> {
         let dir = tempfile::tempdir()?;
         let log = dir.path().join("server.log");
         let mut endpoints = String::new();
         for i in 0..MAX_ROUTES {
             writeln!(
                 endpoints,
-                "[[endpoint]]\nname = \"hook{i}\"\nkind = \"webhook\"\nurl = \"{receiver}/r{i}\"\n"
+                "[[endpoint]]\nname = \"hook{i}\"\nkind = \"webhook\"\nurl = \"{receiver}/r{i}\"\n\
+                 batch = {batch}\n"
             )?;
         }
         let endpoints_file = dir.path().join("endpoints.toml");
@@ -609,7 +637,7 @@ async fn measure(
     round: usize,
     config: Config,
 ) -> anyhow::Result<Row> {
-    let server = Server::start(receiver)?;
+    let server = Server::start(receiver, settings.batch)?;
     recorder.new_server();
     let result = measure_on(&server, settings, recorder, round, config).await;
     if result.is_err() {
@@ -789,13 +817,14 @@ fn print_table(settings: &Settings, rows: &[Row], load_before: &str, load_after:
     println!(
         "\nEvent delivery on loopback{}: twin creates (durable), {} s unpaced from {} connections, \
          then {} s paced at {}/s; one webhook per route (filter `true`, or `false` to measure \
-         attached routes that send nothing); load average before {load_before}, after \
-         {load_after}\n",
+         attached routes that send nothing), at most {} event(s) per request; load average \
+         before {load_before}, after {load_after}\n",
         if settings.smoke { " (smoke run)" } else { "" },
         settings.secs,
         settings.concurrency,
         settings.secs,
         settings.rate,
+        settings.batch,
     );
     println!(
         "| round | routes | writes/s | vs 0 routes | events/s delivered | drain s | \
