@@ -85,8 +85,8 @@ pub enum Item {
     Rel(Rel),
 }
 
-/// Shape: per building 10 floors, per floor 20 rooms, per room 2 sensors (≈ 61 twins per
-/// floor); the number of buildings follows from `twins`.
+/// Shape: per building 10 floors, per floor 20 rooms, per room 2 sensors (≈ 61 twins and 98
+/// relationships per floor); the number of buildings follows from `twins`.
 pub fn graph(twins: usize, seed: u64) -> (Vec<Twin>, Vec<Rel>) {
     let mut out = Vec::new();
     let mut rels = Vec::new();
@@ -150,10 +150,19 @@ pub fn stream(twins: usize, seed: u64, emit: &mut dyn FnMut(Item)) {
                     name: "contains",
                 }));
                 if r > 0 {
+                    // Neighbouring rooms point at each other (about 1.6 relationships per twin
+                    // overall, the shape).
+                    let previous = format!("{fid}-r{}", r - 1);
                     emit(Item::Rel(Rel {
                         source: rid.clone(),
                         id: format!("adj-{r}"),
-                        target: format!("{fid}-r{}", r - 1),
+                        target: previous.clone(),
+                        name: "adjacentTo",
+                    }));
+                    emit(Item::Rel(Rel {
+                        source: previous,
+                        id: "adj-next".into(),
+                        target: rid.clone(),
                         name: "adjacentTo",
                     }));
                 }

@@ -213,7 +213,8 @@ fn generated_graph_imports_and_round_trips() {
     let out = import(&data, &gen, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = export(&data, &dir.path().join("out.ndjson"));
-    // Two buildings of 611 twins plus the campus; 801 relationships per building.
+    // Two buildings of 611 twins plus the campus; 991 relationships per building (campus →
+    // building, building → 10 floors, per floor 20 rooms, 2 × 19 room links, 40 sensors).
     assert_eq!(section(&text, "Twins").len(), 1 + 2 * 611);
-    assert_eq!(section(&text, "Relationships").len(), 2 * 801);
+    assert_eq!(section(&text, "Relationships").len(), 2 * 991);
 }
