@@ -55,6 +55,12 @@ pub struct Args {
     /// (`file://` URIs inside it or plain file names); without it import jobs are refused.
     #[arg(long)]
     import_dir: Option<PathBuf>,
+    /// MiB of twin documents kept in memory for queries and reads (0: none).
+    #[arg(long, default_value_t = 128)]
+    doc_cache_mb: usize,
+    /// MiB of RocksDB's block cache, shared by every column family.
+    #[arg(long, default_value_t = 256)]
+    block_cache_mb: usize,
     /// Paged queries that keep their first page's snapshot for their next pages at once;
     /// beyond it the least recently used is released.
     #[arg(long, default_value_t = 128)]
@@ -143,7 +149,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         dead_letter_cap: args.event_dead_letter_cap.max(1),
         ..EventsConfig::default()
     };
-    let engine = Engine::open(&args.data_dir, EngineConfig::default())
+    let engine_config = EngineConfig {
+        doc_cache_bytes: args.doc_cache_mb << 20,
+        block_cache_bytes: args.block_cache_mb.max(1) << 20,
+        ..EngineConfig::default()
+    };
+    let engine = Engine::open(&args.data_dir, engine_config)
         .with_context(|| format!("opening the store in {}", args.data_dir.display()))?;
     let engine = Arc::new(engine);
     let timeout = Duration::from_secs(args.request_timeout.max(1));
