@@ -32,5 +32,5 @@ pub use delivery::{DeadLetter, RouteCursor};
 pub use error::{Entity, Error, Invalid, Result};
 pub use graph::{Edge, EdgeIter, Edges};
 pub use relationship::Relationship;
-pub use snapshot::{Snapshot, TwinScan};
+pub use snapshot::{DocBytes, Snapshot, TwinScan};
 pub use twin::{Twin, TwinJson};

@@ -16,6 +16,23 @@ use crate::keys::*;
 use crate::relationship::Relationship;
 use crate::twin::{Twin, TwinJson};
 
+/// A document's stored bytes: shared from the document cache, or borrowed from a reader.
+pub enum DocBytes<'a> {
+    Cached(Arc<[u8]>),
+    Read(&'a [u8]),
+}
+
+impl std::ops::Deref for DocBytes<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            DocBytes::Cached(doc) => doc,
+            DocBytes::Read(bytes) => bytes,
+        }
+    }
+}
+
 /// See [`Snapshot::twin_scan`].
 pub struct TwinScan<'a> {
     snap: &'a Snapshot<'a>,
@@ -30,21 +47,24 @@ impl<'a> TwinScan<'a> {
     /// Numbers at most this far past the current one are reached with `next`, not a seek.
     const STEPS: u32 = 8;
 
-    /// The stored JSON of twin `num`, if it exists: from the document cache, else read (and
-    /// cached). Asking for a lower number than the last one works but may cost a seek.
-    pub fn get(&mut self, num: u32) -> Result<Option<Arc<[u8]>>> {
+    /// The stored JSON of twin `num`, if it exists: from the document cache, else read. A
+    /// scan the cache can hold fills it; a larger one would only churn it, so it borrows what
+    /// it reads from the iterator instead. Asking for a lower number than the last one works
+    /// but may cost a seek.
+    pub fn get(&mut self, num: u32) -> Result<Option<DocBytes<'_>>> {
         let version = self.snap.version(num);
         if let Some(doc) = self.snap.engine.docs.get(num, version) {
-            return Ok(Some(doc));
+            return Ok(Some(DocBytes::Cached(doc)));
+        }
+        if !self.fill {
+            return Ok(self.read(num)?.map(DocBytes::Read));
         }
         let Some(bytes) = self.read(num)? else {
             return Ok(None);
         };
         let doc: Arc<[u8]> = Arc::from(bytes);
-        if self.fill {
-            self.snap.engine.docs.insert(num, version, doc.clone());
-        }
-        Ok(Some(doc))
+        self.snap.engine.docs.insert(num, version, doc.clone());
+        Ok(Some(DocBytes::Cached(doc)))
     }
 
     fn read(&mut self, num: u32) -> Result<Option<&[u8]>> {

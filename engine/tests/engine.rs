@@ -620,11 +620,14 @@ fn a_twin_scan_reads_what_point_reads_read_in_any_order() {
     for stride in [1, 2, 3, 9, 17] {
         asks.extend((0..70).step_by(stride));
     }
-    let mut scan = snap.twin_scan(1);
-    for num in asks {
-        let expected = snap.twin_bytes_by_num(num).unwrap().map(|b| b.to_vec());
-        let got = scan.get(num).unwrap().map(|b| b.to_vec());
-        assert_eq!(got, expected, "twin {num}");
+    // A scan that fills the cache, and one too large for it (reads the table directly).
+    for expected_size in [1, u64::MAX / 2048] {
+        let mut scan = snap.twin_scan(expected_size);
+        for &num in &asks {
+            let expected = snap.twin_bytes_by_num(num).unwrap().map(|b| b.to_vec());
+            let got = scan.get(num).unwrap().map(|b| b.to_vec());
+            assert_eq!(got, expected, "twin {num}");
+        }
     }
     assert!(snap.twin_bytes_by_num(10).unwrap().is_some());
 }

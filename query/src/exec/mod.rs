@@ -444,14 +444,18 @@ impl<'a, 's> Executor<'a, 's> {
                         continue;
                     }
                     self.work.documents += u64::from(slot.doc.is_none());
-                    let doc = if var == self.plan.root.var {
-                        self.root_scan
+                    let point;
+                    let scanned;
+                    let bytes = if var == self.plan.root.var {
+                        scanned = self
+                            .root_scan
                             .get_or_insert_with(|| self.snap.twin_scan(self.root_size))
-                            .get(slot.num)?
+                            .get(slot.num)?;
+                        scanned.as_deref().map(Cow::Borrowed)
                     } else {
-                        self.snap.twin_bytes_by_num(slot.num)?
+                        point = self.snap.twin_bytes_by_num(slot.num)?;
+                        point.as_deref().map(Cow::Borrowed)
                     };
-                    let bytes = doc.as_deref().map(Cow::Borrowed);
                     match bytes {
                         Some(bytes) => fill(&mut slot.doc, bytes, wanted, keep_text)?,
                         None => return Ok(false),
