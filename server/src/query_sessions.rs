@@ -10,7 +10,7 @@
 //! `<session>.<query token>`; the query token alone carries the query and its position.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,9 @@ pub struct QuerySessions {
     next_id: AtomicU64,
     max: usize,
     idle: Duration,
+    /// Set at shutdown: no session outlives it (a query finishing during the graceful wait
+    /// answers its page and keeps nothing).
+    closed: AtomicBool,
 }
 
 /// Why a token could not be resumed.
@@ -60,6 +63,7 @@ impl QuerySessions {
             ),
             max: max.max(1),
             idle,
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -89,7 +93,7 @@ impl QuerySessions {
         let (tx, rx) = mpsc::channel::<Next>();
         let id = self.open(tx);
         page.continuation = Some(format!("{id:x}.{token}"));
-        if first.send(Ok(page)).is_err() {
+        if first.send(Ok(page)).is_err() || self.closed.load(Ordering::SeqCst) {
             self.close(id);
             return;
         }
@@ -172,6 +176,7 @@ impl QuerySessions {
 
     /// Ends every session (at shutdown): their tasks return and release their snapshots.
     pub fn close_all(&self) {
+        self.closed.store(true, Ordering::SeqCst);
         self.sessions.lock().clear();
     }
 

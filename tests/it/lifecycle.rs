@@ -138,3 +138,37 @@ fn slow_bodies_time_out() {
     let _ = stream.read_to_end(&mut out);
     s.get("/models").assert_status(200);
 }
+
+/// A paged query keeping its snapshot does not hold up SIGTERM: shutdown releases every
+/// session at once instead of waiting for their idle time (an hour here).
+#[test]
+fn sigterm_releases_kept_query_snapshots() {
+    let mut s = Server::start_with(&["--query-session-idle", "3600"]);
+    s.upload_models();
+    for i in 0..3 {
+        s.twin(&format!("t{i}"), ROOM, serde_json::json!({}))
+            .assert_status(200);
+    }
+    let r = s
+        .call("POST", "/query")
+        .header("max-items-per-page", "1")
+        .json(&serde_json::json!({"query": "SELECT * FROM DIGITALTWINS"}));
+    r.assert_status(200);
+    assert!(r.json()["continuationToken"].is_string());
+    let pid = s.pid();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let status = s.wait_exit();
+        let _ = tx.send((status, s.stderr_log()));
+    });
+    // Far below the session's idle time: the process must not wait for it.
+    let (status, log) = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the server still runs two minutes after SIGTERM");
+    assert_eq!(status.code(), Some(0), "{log}");
+}
