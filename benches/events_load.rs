@@ -25,11 +25,11 @@ mod building;
 mod client;
 #[path = "events_load/receiver.rs"]
 mod receiver;
+#[path = "common/server.rs"]
+mod server;
 
 use parking_lot::Mutex;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +38,7 @@ use anyhow::{bail, ensure, Context};
 use serde_json::json;
 
 use client::Conn;
+use server::Server;
 
 const API: &str = "api-version=2023-10-31";
 const MODEL: &str = "dtmi:bench:Sensor;1";
@@ -332,76 +333,28 @@ fn start_receiver(recorder: Arc<Recorder>) -> anyhow::Result<(String, u32)> {
     Ok((base, tid_rx.recv()?))
 }
 
-/// The server under test; killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(receiver: &str, batch: usize) -> anyhow::Result<Server> {
-        let dir = tempfile::tempdir()?;
-        let log = dir.path().join("server.log");
-        let mut endpoints = String::new();
-        for i in 0..MAX_ROUTES {
-            writeln!(
-                endpoints,
-                "[[endpoint]]\nname = \"hook{i}\"\nkind = \"webhook\"\nurl = \"{receiver}/r{i}\"\n\
-                 batch = {batch}\n"
-            )?;
-        }
-        let endpoints_file = dir.path().join("endpoints.toml");
-        std::fs::write(&endpoints_file, endpoints)?;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_twingraph"))
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--listen", "127.0.0.1:0", "--max-in-flight", "1024"])
-            .arg("--endpoints")
-            .arg(&endpoints_file)
-            .args(["--max-event-routes", &MAX_ROUTES.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(&log)?))
-            .spawn()
-            .context("starting twingraph serve")?;
-        let stdout = child.stdout.take().context("server stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            match lines.next() {
-                Some(line) => {
-                    if let Some(url) = line?.strip_prefix("listening on http://") {
-                        break url.to_string();
-                    }
-                }
-                None => bail!(
-                    "the server exited before listening: {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                ),
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Ok(Server {
-            child,
-            addr,
-            log,
-            _dir: dir,
-        })
+/// The server under test, with one webhook endpoint per possible route.
+fn start_server(receiver: &str, batch: usize) -> anyhow::Result<Server> {
+    let dir = tempfile::tempdir()?;
+    let mut endpoints = String::new();
+    for i in 0..MAX_ROUTES {
+        writeln!(
+            endpoints,
+            "[[endpoint]]\nname = \"hook{i}\"\nkind = \"webhook\"\nurl = \"{receiver}/r{i}\"\n\
+             batch = {batch}\n"
+        )?;
     }
-
-    /// User + system CPU seconds the server has used so far.
-    fn cpu_seconds(&self) -> f64 {
-        cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    let endpoints_file = dir.path().join("endpoints.toml");
+    std::fs::write(&endpoints_file, endpoints)?;
+    let args = [
+        "--max-in-flight".to_string(),
+        "1024".to_string(),
+        "--endpoints".to_string(),
+        endpoints_file.to_string_lossy().into_owned(),
+        "--max-event-routes".to_string(),
+        MAX_ROUTES.to_string(),
+    ];
+    Server::start(dir, &args)
 }
 
 async fn expect_status(
@@ -637,7 +590,7 @@ async fn measure(
     round: usize,
     config: Config,
 ) -> anyhow::Result<Row> {
-    let server = Server::start(receiver, settings.batch)?;
+    let server = start_server(receiver, settings.batch)?;
     recorder.new_server();
     let result = measure_on(&server, settings, recorder, round, config).await;
     if result.is_err() {
@@ -665,7 +618,8 @@ async fn measure_on(
     // Unpaced: write throughput, and how fast events follow.
     let prefix = format!("u{round}-{routes}{}-", config.filter());
     recorder.begin(&prefix);
-    let cpu_before = server.cpu_seconds();
+    let server_cpu = || cpu_seconds(&format!("/proc/{}/stat", server.pid()));
+    let cpu_before = server_cpu();
     let receiver_before = recorder.cpu_seconds();
     let start = Instant::now();
     let until = start + Duration::from_secs_f64(settings.secs);
@@ -682,7 +636,7 @@ async fn measure_on(
     )
     .await?;
     let write_secs = start.elapsed().as_secs_f64();
-    let cpu_writes = server.cpu_seconds() - cpu_before;
+    let cpu_writes = server_cpu() - cpu_before;
     let receiver_cpu = recorder.cpu_seconds() - receiver_before;
     if let Some(e) = acks.first_error.lock().as_ref() {
         bail!(

@@ -13,9 +13,9 @@
 mod building;
 #[path = "http_load/client.rs"]
 mod client;
+#[path = "common/server.rs"]
+mod server;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 
 use building::Rng;
 use client::Conn;
+use server::Server;
 
 const API: &str = "api-version=2023-10-31";
 
@@ -143,61 +144,6 @@ fn settings() -> anyhow::Result<Option<Settings>> {
         "concurrency must be positive"
     );
     Ok(Some(s))
-}
-
-/// The server under test; killed when dropped.
-struct Server {
-    child: Child,
-    addr: String,
-    log: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Server {
-    fn start(max_in_flight: usize) -> anyhow::Result<Server> {
-        let dir = tempfile::tempdir()?;
-        let log = dir.path().join("server.log");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_twingraph"))
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--listen", "127.0.0.1:0"])
-            .args(["--max-in-flight", &max_in_flight.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(std::fs::File::create(&log)?))
-            .spawn()
-            .context("starting twingraph serve")?;
-        let stdout = child.stdout.take().context("server stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let addr = loop {
-            match lines.next() {
-                Some(line) => {
-                    if let Some(url) = line?.strip_prefix("listening on http://") {
-                        break url.to_string();
-                    }
-                }
-                None => bail!(
-                    "the server exited before listening: {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                ),
-            }
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Ok(Server {
-            child,
-            addr,
-            log,
-            _dir: dir,
-        })
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// What the workers pick from: the seeded ids by kind.
@@ -552,7 +498,11 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     };
     let max_conc = settings.concurrency.iter().copied().max().unwrap_or(1);
-    let server = Server::start(max_conc.max(64) * 4)?;
+    let in_flight = (max_conc.max(64) * 4).to_string();
+    let server = Server::start(
+        tempfile::tempdir()?,
+        &["--max-in-flight".to_string(), in_flight],
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.client_threads)
         .enable_all()

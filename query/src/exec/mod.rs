@@ -205,21 +205,26 @@ impl<'a, 's> Executor<'a, 's> {
                 vars
             })
             .collect();
-        let output_reads = match &plan.output {
-            Output::Document(var) => vec![*var],
-            Output::Items(items) => {
-                let mut vars = Vec::new();
-                for (_, term) in items {
-                    if let Term::Prop { var, .. } = term {
-                        if !vars.contains(var) {
-                            vars.push(*var);
-                        }
-                    }
-                }
-                vars
-            }
+        // What the output reads: whole documents are copied out as stored (their text),
+        // paths into a document are parsed from it (wanted members).
+        let mut text_vars = vec![false; plan.vars.len()];
+        let outputs: Vec<(usize, &[String])> = match &plan.output {
+            Output::Document(var) => vec![(*var, &[][..])],
+            Output::Items(items) => items
+                .iter()
+                .filter_map(|(_, term)| match term {
+                    Term::Prop { var, path } => Some((*var, path.as_slice())),
+                    Term::Const(_) => None,
+                })
+                .collect(),
             Output::Count => Vec::new(),
         };
+        let mut output_reads: Vec<usize> = Vec::new();
+        for (var, _) in &outputs {
+            if !output_reads.contains(var) {
+                output_reads.push(*var);
+            }
+        }
         let mut wanted = vec![Wanted::none(); plan.vars.len()];
         for pred in plan.filters.iter().flatten() {
             Plan::properties_read(pred, &mut |var, path| {
@@ -228,32 +233,11 @@ impl<'a, 's> Executor<'a, 's> {
                 }
             });
         }
-        let mut text_vars = vec![false; plan.vars.len()];
-        match &plan.output {
-            Output::Document(var) => {
-                if let Some(t) = text_vars.get_mut(*var) {
-                    *t = true;
-                }
-            }
-            Output::Items(items) => {
-                for (_, term) in items {
-                    if let Term::Prop { var, path } = term {
-                        if let (Some(t), true) = (text_vars.get_mut(*var), path.is_empty()) {
-                            *t = true;
-                        }
-                    }
-                }
-            }
-            Output::Count => {}
-        }
-        if let Output::Items(items) = &plan.output {
-            for (_, term) in items {
-                // A whole document is copied out as stored; only paths into it are parsed.
-                if let Term::Prop { var, path } = term {
-                    if let (Some(w), false) = (wanted.get_mut(*var), path.is_empty()) {
-                        w.add(path);
-                    }
-                }
+        for (var, path) in outputs {
+            match (path.is_empty(), text_vars.get_mut(var), wanted.get_mut(var)) {
+                (true, Some(text), _) => *text = true,
+                (false, _, Some(w)) => w.add(path),
+                _ => {}
             }
         }
         Executor {
