@@ -15,6 +15,7 @@ pub mod dtdl;
 mod error;
 mod graph;
 mod index;
+pub mod json_text;
 mod keys;
 pub mod limits;
 mod model;
