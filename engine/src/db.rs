@@ -70,7 +70,7 @@ pub(crate) struct State {
     pub graph: Graph,
     /// Twin number → the version of its stored document, for twins rewritten or deleted since
     /// the store was opened (others are version 0). Keys the document cache.
-    pub versions: imbl::HashMap<u32, u64>,
+    pub versions: crate::graph::NumMap<u64>,
 }
 
 /// Counters only the writer changes.
@@ -237,7 +237,7 @@ impl Engine {
             models: Arc::new(models),
             index,
             graph,
-            versions: imbl::HashMap::new(),
+            versions: Default::default(),
         };
         Ok(())
     }

@@ -2,13 +2,14 @@
 //! untouched, and only the top-level members the query's conditions and projections read,
 //! parsed out of the text without building the rest of the document.
 
-use std::borrow::Cow;
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use twingraph_engine::json_text::Text;
+use twingraph_engine::json_text::Text as Key;
 
 use crate::error::Error;
 
@@ -40,46 +41,92 @@ impl Wanted {
     }
 }
 
+/// A document's stored bytes as the executor receives them.
+pub(crate) enum Bytes<'a> {
+    /// Shared with the engine's document cache: kept without a copy.
+    Shared(Arc<[u8]>),
+    /// Borrowed from a reader: copied if kept.
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Deref for Bytes<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Shared(b) => b,
+            Bytes::Borrowed(b) => b,
+            Bytes::Owned(b) => b,
+        }
+    }
+}
+
+/// The stored JSON of a document the output copies: the output is its only copy.
+#[derive(Debug, Clone)]
+pub(crate) enum Text {
+    Shared(Arc<[u8]>),
+    Owned(Box<[u8]>),
+}
+
+impl Text {
+    fn new(bytes: Bytes<'_>) -> Text {
+        match bytes {
+            Bytes::Shared(b) => Text::Shared(b),
+            Bytes::Borrowed(b) => Text::Owned(b.into()),
+            Bytes::Owned(b) => Text::Owned(b.into_boxed_slice()),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Text::Shared(b) => b,
+            Text::Owned(b) => b,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.bytes().len()
+    }
+
+    pub(crate) fn as_str(&self) -> Result<&str, Error> {
+        std::str::from_utf8(self.bytes())
+            .map_err(|_| Error::Internal("a stored document is not UTF-8".into()))
+    }
+}
+
 /// A loaded document.
 #[derive(Debug, Clone)]
 pub(crate) struct Doc {
     /// The stored JSON, the document's wire form: kept only when the output copies it.
-    pub text: Option<String>,
+    pub text: Option<Text>,
     /// The wanted members as an object of just those (absent ones left out), or the whole
     /// document when `Wanted::Whole`.
     pub fields: Value,
 }
 
 impl Doc {
-    pub(crate) fn load(
-        bytes: Cow<'_, [u8]>,
-        wanted: &Wanted,
-        keep_text: bool,
-    ) -> Result<Doc, Error> {
+    pub(crate) fn load(bytes: Bytes<'_>, wanted: &Wanted, keep_text: bool) -> Result<Doc, Error> {
         let fields = match wanted {
             Wanted::Whole => serde_json::from_slice(&bytes).map_err(corrupt)?,
             Wanted::Members(members) if members.is_empty() => Value::Object(Map::new()),
             Wanted::Members(members) => Value::Object(pick(&bytes, members)?),
         };
-        let text = match keep_text {
-            true => Some(text(bytes)?),
-            false => None,
-        };
+        let text = keep_text.then(|| Text::new(bytes));
         Ok(Doc { text, fields })
     }
 
+    /// Adds the text to a document loaded without it.
+    pub(crate) fn add_text(&mut self, bytes: Bytes<'_>) {
+        self.text = Some(Text::new(bytes));
+    }
+
     /// The stored JSON; loaded for every document the output copies.
-    pub(crate) fn text(&self) -> Result<&str, Error> {
+    pub(crate) fn text(&self) -> Result<&Text, Error> {
         self.text
-            .as_deref()
+            .as_ref()
             .ok_or_else(|| Error::Internal("an output document was loaded without its text".into()))
     }
-}
-
-/// Stored bytes as the document's text.
-pub(crate) fn text(bytes: Cow<'_, [u8]>) -> Result<String, Error> {
-    String::from_utf8(bytes.into_owned())
-        .map_err(|_| Error::Internal("a stored document is not UTF-8".into()))
 }
 
 fn corrupt(e: serde_json::Error) -> Error {
@@ -129,7 +176,7 @@ impl<'de> Visitor<'de> for Pick<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut left = self.members.len();
-        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+        while let Some(Key(key)) = map.next_key::<Key<'de>>()? {
             if self
                 .members
                 .binary_search_by(|m| m.as_str().cmp(&key))
@@ -167,14 +214,14 @@ mod tests {
     fn picks_only_the_wanted_members() {
         let text =
             r#"{"$dtId":"a","t\"x":1,"n":{"m":[1,{"k":"}"}]},"z":true,"$metadata":{"$model":"m"}}"#;
-        let load = |w: &Wanted| Doc::load(Cow::Borrowed(text.as_bytes()), w, false).unwrap();
+        let load = |w: &Wanted| Doc::load(Bytes::Borrowed(text.as_bytes()), w, false).unwrap();
         let doc = Doc::load(
-            text.as_bytes().into(),
+            Bytes::Shared(Arc::from(text.as_bytes())),
             &wanted(&[&["z"], &["n", "m"], &["t\"x"]]),
             true,
         )
         .unwrap();
-        assert_eq!(doc.text.as_deref(), Some(text));
+        assert_eq!(doc.text().unwrap().as_str().unwrap(), text);
         assert_eq!(
             doc.fields,
             serde_json::json!({"t\"x": 1, "n": {"m": [1, {"k": "}"}]}, "z": true})
@@ -191,12 +238,13 @@ mod tests {
     #[test]
     fn broken_documents_are_errors_not_panics() {
         for text in ["", "[1]", "{\"a\":", "{\"a\":1,}", "\u{0}"] {
-            let bytes = Cow::Borrowed(text.as_bytes());
+            let bytes = Bytes::Borrowed(text.as_bytes());
             assert!(
                 Doc::load(bytes, &wanted(&[&["a"], &["b"]]), false).is_err(),
                 "{text}"
             );
         }
-        assert!(Doc::load(vec![b'1', 0xff].into(), &Wanted::none(), true).is_err());
+        let doc = Doc::load(Bytes::Owned(vec![b'1', 0xff]), &Wanted::none(), true).unwrap();
+        assert!(doc.text().unwrap().as_str().is_err());
     }
 }

@@ -15,18 +15,17 @@ mod reference;
 #[cfg(test)]
 mod tests;
 
-use std::borrow::Cow;
 use std::time::Instant;
 
 use roaring::RoaringBitmap;
 use serde_json::Value;
-use twingraph_engine::{Snapshot, TwinScan};
+use twingraph_engine::{DocBytes, Snapshot, TwinScan};
 
 pub(crate) use cursor::{decode, encode, Cursor, Resume};
-use doc::{Doc, Wanted};
+use doc::{Bytes, Doc, Wanted};
 use expr::{eval, RelSlot, Row, Sets, TwinSlot};
 use functions::Truth;
-use traverse::{expand, Cand, Key};
+use traverse::{expand, Cand, Key, RelRef};
 
 use crate::error::Error;
 use crate::plan::{Output, Plan, Term};
@@ -104,7 +103,7 @@ pub(crate) fn run(
         rows.push(exec.output()?);
         // Only the page's last row can become the cursor.
         if rows.len() == page {
-            last_keys = levels.iter().filter_map(|l| l.current.clone()).collect();
+            last_keys = levels.iter().filter_map(Level::current).collect();
         }
         let reached = limit.is_some_and(|l| rows.len() as u64 >= l);
         Ok(if reached { Flow::Stop } else { Flow::Continue })
@@ -144,30 +143,36 @@ enum Candidates {
 
 struct Level {
     candidates: Candidates,
-    current: Option<Key>,
+    /// The twin the bitmap level is at (list levels are at `pos - 1`).
+    at: Option<u32>,
     /// The level was entered on the cursor's path; its first candidate may continue it.
     on_path: bool,
 }
 
 impl Level {
-    fn next(&mut self) -> Option<Cand> {
-        let cand = match &mut self.candidates {
+    /// Moves to the next candidate and returns it (borrowed: no id is cloned per candidate).
+    fn next(&mut self) -> Option<(u32, Option<&RelRef>)> {
+        match &mut self.candidates {
             Candidates::Bitmap { set, next } => {
                 let twin = set.range((*next)?..).next();
                 *next = twin.and_then(|t| t.checked_add(1));
-                Cand {
-                    twin: twin?,
-                    rel: None,
-                }
+                self.at = twin;
+                Some((twin?, None))
             }
             Candidates::List { items, pos } => {
-                let cand = items.get(*pos)?.clone();
+                let cand = items.get(*pos)?;
                 *pos += 1;
-                cand
+                Some((cand.twin, cand.rel.as_ref()))
             }
-        };
-        self.current = Some(cand.key());
-        Some(cand)
+        }
+    }
+
+    /// The key of the current candidate (the cursor's position in this level).
+    fn current(&self) -> Option<Key> {
+        match &self.candidates {
+            Candidates::Bitmap { .. } => self.at.map(|twin| Key { twin, rel: None }),
+            Candidates::List { items, pos } => items.get(pos.checked_sub(1)?).map(Cand::key),
+        }
     }
 }
 
@@ -282,7 +287,7 @@ impl<'a, 's> Executor<'a, 's> {
         };
         let mut levels = vec![Level {
             candidates: Candidates::Bitmap { set: root, next },
-            current: None,
+            at: None,
             on_path: path.is_some(),
         }];
         let mut emitted = 0u64;
@@ -294,14 +299,14 @@ impl<'a, 's> Executor<'a, 's> {
             }
             let depth = levels.len() - 1;
             let level = &mut levels[depth];
-            let Some(cand) = level.next() else {
+            let on_path = std::mem::take(&mut level.on_path);
+            let Some((twin, rel)) = level.next() else {
                 levels.pop();
                 continue;
             };
             self.work.candidates += 1;
-            let continues_path =
-                std::mem::take(&mut level.on_path) && path.is_some_and(|p| p[depth] == cand.key());
-            self.bind(depth, &cand);
+            let continues_path = on_path && path.is_some_and(|p| p[depth].is(twin, rel));
+            self.bind(depth, twin, rel);
             if !self.accept(depth)? {
                 continue;
             }
@@ -331,7 +336,7 @@ impl<'a, 's> Executor<'a, 's> {
             }
             levels.push(Level {
                 candidates: Candidates::List { items, pos: 0 },
-                current: None,
+                at: None,
                 on_path: continues_path,
             });
         }
@@ -345,11 +350,11 @@ impl<'a, 's> Executor<'a, 's> {
         }
     }
 
-    fn bind(&mut self, depth: usize, cand: &Cand) {
+    fn bind(&mut self, depth: usize, twin: u32, rel: Option<&RelRef>) {
         let var = match depth.checked_sub(1) {
             None => self.plan.root.var,
             Some(step) => {
-                self.row.rels[step] = cand.rel.as_ref().map(|r| RelSlot {
+                self.row.rels[step] = rel.map(|r| RelSlot {
                     source: r.source,
                     id: r.id.clone(),
                     doc: None,
@@ -358,7 +363,7 @@ impl<'a, 's> Executor<'a, 's> {
             }
         };
         self.row.twins[var] = Some(TwinSlot {
-            num: cand.twin,
+            num: twin,
             doc: None,
         });
     }
@@ -416,7 +421,7 @@ impl<'a, 's> Executor<'a, 's> {
                     }
                     self.work.documents += u64::from(slot.doc.is_none());
                     match self.snap.relationship_bytes_by_num(slot.source, &slot.id)? {
-                        Some(bytes) => fill(&mut slot.doc, Cow::Owned(bytes), wanted, keep_text)?,
+                        Some(bytes) => fill(&mut slot.doc, Bytes::Owned(bytes), wanted, keep_text)?,
                         None => return Ok(false),
                     }
                 }
@@ -428,17 +433,16 @@ impl<'a, 's> Executor<'a, 's> {
                         continue;
                     }
                     self.work.documents += u64::from(slot.doc.is_none());
-                    let point;
-                    let scanned;
                     let bytes = if var == self.plan.root.var {
-                        scanned = self
+                        let scan = self
                             .root_scan
-                            .get_or_insert_with(|| self.snap.twin_scan(self.root_size))
-                            .get(slot.num)?;
-                        scanned.as_deref().map(Cow::Borrowed)
+                            .get_or_insert_with(|| self.snap.twin_scan(self.root_size));
+                        scan.get(slot.num)?.map(|doc| match doc {
+                            DocBytes::Cached(doc) => Bytes::Shared(doc),
+                            DocBytes::Read(doc) => Bytes::Borrowed(doc),
+                        })
                     } else {
-                        point = self.snap.twin_bytes_by_num(slot.num)?;
-                        point.as_deref().map(Cow::Borrowed)
+                        self.snap.twin_bytes_by_num(slot.num)?.map(Bytes::Shared)
                     };
                     match bytes {
                         Some(bytes) => fill(&mut slot.doc, bytes, wanted, keep_text)?,
@@ -461,11 +465,27 @@ impl<'a, 's> Executor<'a, 's> {
         let row = &self.row;
         let text = match &plan.output {
             Output::Document(var) => match row.doc(plan, *var) {
-                Some(doc) => doc.text()?.to_string(),
+                Some(doc) => doc.text()?.as_str()?.to_string(),
                 None => "null".to_string(),
             },
             Output::Items(items) => {
-                let mut out = String::from("{");
+                // Sized up front: rows are mostly whole documents, copied once.
+                let size: usize = items
+                    .iter()
+                    .map(|(name, term)| {
+                        name.len()
+                            + 4
+                            + match term {
+                                Term::Prop { var, path } if path.is_empty() => row
+                                    .doc(plan, *var)
+                                    .and_then(|d| d.text.as_ref())
+                                    .map_or(0, |t| t.len()),
+                                _ => 16,
+                            }
+                    })
+                    .sum();
+                let mut out = String::with_capacity(size + 2);
+                out.push('{');
                 for (name, term) in items {
                     let start = out.len();
                     if out.len() > 1 {
@@ -476,7 +496,7 @@ impl<'a, 's> Executor<'a, 's> {
                     let written = match term {
                         Term::Prop { var, path } if path.is_empty() => match row.doc(plan, *var) {
                             Some(doc) => {
-                                out.push_str(doc.text()?);
+                                out.push_str(doc.text()?.as_str()?);
                                 true
                             }
                             None => false,
@@ -501,22 +521,16 @@ impl<'a, 's> Executor<'a, 's> {
 }
 
 /// Loads `bytes` into `doc`, or adds the text to a document loaded without it.
-fn fill(
-    doc: &mut Option<Doc>,
-    bytes: Cow<'_, [u8]>,
-    wanted: &Wanted,
-    text: bool,
-) -> Result<(), Error> {
+fn fill(doc: &mut Option<Doc>, bytes: Bytes<'_>, wanted: &Wanted, text: bool) -> Result<(), Error> {
     match doc {
-        Some(doc) => doc.text = Some(doc::text(bytes)?),
+        Some(doc) => doc.add_text(bytes),
         None => *doc = Some(Doc::load(bytes, wanted, text)?),
     }
     Ok(())
 }
 
 fn write_json(out: &mut String, value: &Value) -> Result<(), Error> {
-    let text = serde_json::to_string(value)
-        .map_err(|e| Error::Internal(format!("printing a value: {e}")))?;
-    out.push_str(&text);
-    Ok(())
+    use std::fmt::Write;
+    // `Value`'s Display prints compact JSON straight into the row.
+    write!(out, "{value}").map_err(|e| Error::Internal(format!("printing a value: {e}")))
 }

@@ -30,6 +30,18 @@ pub(crate) struct Key {
     pub rel: Option<(u32, Arc<str>)>,
 }
 
+impl Key {
+    /// Whether this is the key of the candidate (`twin`, `rel`).
+    pub(crate) fn is(&self, twin: u32, rel: Option<&RelRef>) -> bool {
+        self.twin == twin
+            && match (&self.rel, rel) {
+                (None, None) => true,
+                (Some((source, id)), Some(r)) => *source == r.source && *id == r.id,
+                _ => false,
+            }
+    }
+}
+
 impl Cand {
     /// The key's fields, borrowed: sorting and deduplicating without cloning ids.
     fn key_ref(&self) -> (u32, Option<(u32, &str)>) {
@@ -56,10 +68,11 @@ fn neighbours<'s>(
 ) -> impl Iterator<Item = RelRef> + 's {
     let out = matches!(step.direction, Direction::Out | Direction::Both);
     let inc = matches!(step.direction, Direction::In | Direction::Both);
-    let outgoing = if out {
-        snap.out_edges(twin, None)
-    } else {
-        Edges::EMPTY
+    // Outgoing edges are sorted by name: one name is a range of them, not a filter.
+    let outgoing = match (out, step.names.as_slice()) {
+        (false, _) => Edges::EMPTY,
+        (true, [name]) => snap.out_edges(twin, Some(name)),
+        (true, _) => snap.out_edges(twin, None),
     };
     let incoming = if inc {
         snap.in_edges(twin)
