@@ -21,20 +21,20 @@ pub(crate) struct TwinSlot {
 
 /// A relationship bound by a single-hop step; `doc` is loaded on demand.
 #[derive(Debug, Clone)]
-pub(crate) struct RelSlot {
+pub(crate) struct RelSlot<'g> {
     pub source: u32,
-    pub id: Arc<str>,
+    pub id: &'g Arc<str>,
     pub doc: Option<Doc>,
 }
 
 /// The bindings of one (partial) row: twins by variable, relationships by step.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Row {
+pub(crate) struct Row<'g> {
     pub twins: Vec<Option<TwinSlot>>,
-    pub rels: Vec<Option<RelSlot>>,
+    pub rels: Vec<Option<RelSlot<'g>>>,
 }
 
-impl Row {
+impl Row<'_> {
     /// The document bound to `var`, if bound and loaded.
     pub(crate) fn doc(&self, plan: &Plan, var: usize) -> Option<&Doc> {
         match plan.vars.get(var)?.step {
@@ -118,7 +118,7 @@ pub(crate) fn twin_set(snap: &Snapshot<'_>, set: &TwinSet) -> Result<RoaringBitm
 pub(crate) fn eval(
     pred: &Pred,
     plan: &Plan,
-    row: &Row,
+    row: &Row<'_>,
     sets: &mut Sets,
     snap: &Snapshot<'_>,
 ) -> Result<Truth, Error> {

@@ -73,7 +73,7 @@ pub(crate) fn run(
             exec.work.candidates += set.len() / 100;
             set.len()
         } else {
-            exec.walk(None, &mut |_, _| Ok(Flow::Continue))?
+            exec.walk(None, true, &mut |_, _| Ok(Flow::Continue))?
         };
         return Ok(Outcome {
             rows: vec![JsonRow::new(format!("{{\"COUNT\":{count}}}"))],
@@ -94,7 +94,7 @@ pub(crate) fn run(
     let mut last_keys = Vec::new();
     let mut more = false;
     let page = max_items.max(1);
-    exec.walk(cursor, &mut |exec, levels| {
+    exec.walk(cursor, false, &mut |exec, levels| {
         if rows.len() == page {
             // One row beyond the page proves there is a next page; it is not returned.
             more = true;
@@ -126,32 +126,32 @@ enum Flow {
 
 /// Called with each row found by `Executor::walk`, and the levels whose current candidates
 /// make it (their keys are the row's position).
-type Emit<'f, 'a, 's> = dyn FnMut(&mut Executor<'a, 's>, &[Level]) -> Result<Flow, Error> + 'f;
+type Emit<'f, 'a, 's> = dyn FnMut(&mut Executor<'a, 's>, &[Level<'a>]) -> Result<Flow, Error> + 'f;
 
 /// The candidates of one level, in key order.
-enum Candidates {
+enum Candidates<'g> {
     /// The root: twin numbers from a bitmap, from `next` on (`None` when exhausted).
     Bitmap {
         set: RoaringBitmap,
         next: Option<u32>,
     },
     List {
-        items: Vec<Cand>,
+        items: Vec<Cand<'g>>,
         pos: usize,
     },
 }
 
-struct Level {
-    candidates: Candidates,
+struct Level<'g> {
+    candidates: Candidates<'g>,
     /// The twin the bitmap level is at (list levels are at `pos - 1`).
     at: Option<u32>,
     /// The level was entered on the cursor's path; its first candidate may continue it.
     on_path: bool,
 }
 
-impl Level {
+impl<'g> Level<'g> {
     /// Moves to the next candidate and returns it (borrowed: no id is cloned per candidate).
-    fn next(&mut self) -> Option<(u32, Option<&RelRef>)> {
+    fn next(&mut self) -> Option<(u32, Option<&RelRef<'g>>)> {
         match &mut self.candidates {
             Candidates::Bitmap { set, next } => {
                 let twin = set.range((*next)?..).next();
@@ -180,7 +180,7 @@ struct Executor<'a, 's> {
     snap: &'a Snapshot<'s>,
     plan: &'a Plan,
     deadline: Option<Instant>,
-    row: Row,
+    row: Row<'a>,
     sets: Sets,
     /// `reads[level]`: variables whose documents the filters of that level read.
     reads: Vec<Vec<usize>>,
@@ -194,6 +194,8 @@ struct Executor<'a, 's> {
     root_scan: Option<TwinScan<'a>>,
     /// Twins in the root set (how much the root scan reads at most).
     root_size: u64,
+    /// Candidate lists of finished levels, reused by the next expansions.
+    spare: Vec<Vec<Cand<'a>>>,
     work: Work,
 }
 
@@ -260,14 +262,22 @@ impl<'a, 's> Executor<'a, 's> {
             text_vars,
             root_scan: None,
             root_size: 0,
+            spare: Vec::new(),
             work: Work::default(),
         }
     }
 
     /// Depth-first over all rows (after `cursor`), calling `emit` with each row's keys.
-    /// Returns the number of rows emitted.
+    /// Returns the number of rows emitted. `count_last`: the caller only counts rows, so a
+    /// last level with nothing to check is counted from the graph, not walked (and `emit` is
+    /// not called for its rows).
     #[allow(clippy::type_complexity)]
-    fn walk(&mut self, cursor: Option<&Cursor>, emit: &mut Emit<'_, 'a, 's>) -> Result<u64, Error> {
+    fn walk(
+        &mut self,
+        cursor: Option<&Cursor>,
+        count_last: bool,
+        emit: &mut Emit<'_, 'a, 's>,
+    ) -> Result<u64, Error> {
         let last = self.plan.steps.len();
         let path: Option<&[Key]> = match cursor {
             Some(c) if c.keys.len() == last + 1 => Some(&c.keys),
@@ -301,7 +311,13 @@ impl<'a, 's> Executor<'a, 's> {
             let level = &mut levels[depth];
             let on_path = std::mem::take(&mut level.on_path);
             let Some((twin, rel)) = level.next() else {
-                levels.pop();
+                if let Some(Level {
+                    candidates: Candidates::List { items, .. },
+                    ..
+                }) = levels.pop()
+                {
+                    self.spare.push(items);
+                }
                 continue;
             };
             self.work.candidates += 1;
@@ -320,7 +336,15 @@ impl<'a, 's> Executor<'a, 's> {
             let step = &self.plan.steps[depth];
             let from = self.row.twins[step.from].as_ref().map(|t| t.num);
             let from = from.ok_or_else(|| Error::Internal("step from an unbound twin".into()))?;
-            let mut items = expand(self.snap, step, from, &mut self.work.edges);
+            if count_last && depth + 1 == last && self.plan.filters[last].is_empty() && !step.unique
+            {
+                let found = traverse::count(self.snap, step, from, &mut self.work.edges);
+                self.work.candidates += found;
+                emitted += found;
+                continue;
+            }
+            let spare = self.spare.pop().unwrap_or_default();
+            let mut items = expand(self.snap, step, from, &mut self.work.edges, spare);
             let mut pos = 0;
             if let (true, Some(path)) = (continues_path, path) {
                 let key = &path[depth + 1];
@@ -350,13 +374,13 @@ impl<'a, 's> Executor<'a, 's> {
         }
     }
 
-    fn bind(&mut self, depth: usize, twin: u32, rel: Option<&RelRef>) {
+    fn bind(&mut self, depth: usize, twin: u32, rel: Option<&RelRef<'a>>) {
         let var = match depth.checked_sub(1) {
             None => self.plan.root.var,
             Some(step) => {
                 self.row.rels[step] = rel.map(|r| RelSlot {
                     source: r.source,
-                    id: r.id.clone(),
+                    id: r.id,
                     doc: None,
                 });
                 self.plan.steps[step].to

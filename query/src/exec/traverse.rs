@@ -10,16 +10,19 @@ use crate::plan::{Direction, Hops, Step};
 
 /// One candidate binding of a level: a twin, and for single-hop steps the relationship.
 #[derive(Debug, Clone)]
-pub(crate) struct Cand {
+pub(crate) struct Cand<'g> {
     pub twin: u32,
-    pub rel: Option<RelRef>,
+    pub rel: Option<RelRef<'g>>,
 }
 
+/// A relationship of the snapshot's graph. Its id is borrowed from the graph: cloning the
+/// shared id per candidate touched every relationship's allocation, a cache miss each in a
+/// large graph.
 #[derive(Debug, Clone)]
-pub(crate) struct RelRef {
+pub(crate) struct RelRef<'g> {
     pub source: u32,
     pub target: u32,
-    pub id: Arc<str>,
+    pub id: &'g Arc<str>,
 }
 
 /// The position of a candidate: twin number, then the relationship's (source, id).
@@ -32,20 +35,20 @@ pub(crate) struct Key {
 
 impl Key {
     /// Whether this is the key of the candidate (`twin`, `rel`).
-    pub(crate) fn is(&self, twin: u32, rel: Option<&RelRef>) -> bool {
+    pub(crate) fn is(&self, twin: u32, rel: Option<&RelRef<'_>>) -> bool {
         self.twin == twin
             && match (&self.rel, rel) {
                 (None, None) => true,
-                (Some((source, id)), Some(r)) => *source == r.source && *id == r.id,
+                (Some((source, id)), Some(r)) => *source == r.source && id == r.id,
                 _ => false,
             }
     }
 }
 
-impl Cand {
+impl Cand<'_> {
     /// The key's fields, borrowed: sorting and deduplicating without cloning ids.
     fn key_ref(&self) -> (u32, Option<(u32, &str)>) {
-        (self.twin, self.rel.as_ref().map(|r| (r.source, &*r.id)))
+        (self.twin, self.rel.as_ref().map(|r| (r.source, &**r.id)))
     }
 
     pub(crate) fn key(&self) -> Key {
@@ -65,7 +68,7 @@ fn neighbours<'s>(
     snap: &'s Snapshot<'_>,
     step: &'s Step,
     twin: u32,
-) -> impl Iterator<Item = RelRef> + 's {
+) -> impl Iterator<Item = RelRef<'s>> + 's {
     let out = matches!(step.direction, Direction::Out | Direction::Both);
     let inc = matches!(step.direction, Direction::In | Direction::Both);
     // Outgoing edges are sorted by name: one name is a range of them, not a filter.
@@ -85,7 +88,7 @@ fn neighbours<'s>(
         .map(move |e| RelRef {
             source: twin,
             target: e.other,
-            id: e.id.clone(),
+            id: &e.id,
         });
     let incoming = incoming
         .iter()
@@ -93,38 +96,58 @@ fn neighbours<'s>(
         .map(move |e| RelRef {
             source: e.other,
             target: twin,
-            id: e.id.clone(),
+            id: &e.id,
         });
     outgoing.chain(incoming)
 }
 
-/// The candidates of `step` from the twin `from`, sorted by key; `edges` counts edges read.
-pub(crate) fn expand(snap: &Snapshot<'_>, step: &Step, from: u32, edges: &mut u64) -> Vec<Cand> {
-    let mut cands: Vec<Cand> = match step.hops {
-        Hops::One => neighbours(snap, step, from)
-            .map(|rel| {
-                *edges += 1;
-                let twin = if rel.source == from {
-                    rel.target
-                } else {
-                    rel.source
-                };
-                Cand {
-                    twin,
-                    rel: Some(rel),
-                }
-            })
-            .collect(),
-        Hops::Range { min, max } => shortest_distances(snap, step, from, max, edges)
-            .into_iter()
-            .filter(|(_, d)| (min..=max).contains(d))
-            .map(|(twin, _)| Cand { twin, rel: None })
-            .collect(),
-    };
-    cands.sort_unstable_by(|a, b| a.key_ref().cmp(&b.key_ref()));
+/// The candidates of `step` from the twin `from`, sorted by key, in `into` (cleared first:
+/// callers hand back lists they are done with); `edges` counts edges read.
+pub(crate) fn expand<'g>(
+    snap: &'g Snapshot<'_>,
+    step: &'g Step,
+    from: u32,
+    edges: &mut u64,
+    mut into: Vec<Cand<'g>>,
+) -> Vec<Cand<'g>> {
+    into.clear();
+    match step.hops {
+        Hops::One => into.extend(neighbours(snap, step, from).map(|rel| {
+            *edges += 1;
+            let twin = if rel.source == from {
+                rel.target
+            } else {
+                rel.source
+            };
+            Cand {
+                twin,
+                rel: Some(rel),
+            }
+        })),
+        Hops::Range { min, max } => into.extend(
+            shortest_distances(snap, step, from, max, edges)
+                .into_iter()
+                .filter(|(_, d)| (min..=max).contains(d))
+                .map(|(twin, _)| Cand { twin, rel: None }),
+        ),
+    }
+    into.sort_unstable_by(|a, b| a.key_ref().cmp(&b.key_ref()));
     // A relationship is listed once even when both directions are followed.
-    cands.dedup_by(|a, b| a.key_ref() == b.key_ref());
-    cands
+    into.dedup_by(|a, b| a.key_ref() == b.key_ref());
+    into
+}
+
+/// How many candidates `expand` would give, without listing them when it can: a single-hop
+/// step in one direction meets each relationship once.
+pub(crate) fn count(snap: &Snapshot<'_>, step: &Step, from: u32, edges: &mut u64) -> u64 {
+    match (step.hops, step.direction) {
+        (Hops::One, Direction::Out | Direction::In) => {
+            let found = neighbours(snap, step, from).count() as u64;
+            *edges += found;
+            found
+        }
+        _ => expand(snap, step, from, edges, Vec::new()).len() as u64,
+    }
 }
 
 /// Breadth-first distances from `from`, up to `max` relationships away. Each twin is reached
