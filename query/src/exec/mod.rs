@@ -444,7 +444,7 @@ impl<'a, 's> Executor<'a, 's> {
                         continue;
                     }
                     self.work.documents += u64::from(slot.doc.is_none());
-                    match self.snap.relationship_bytes_by_num(slot.source, &slot.id)? {
+                    match self.snap.relationship_bytes_by_num(slot.source, slot.id)? {
                         Some(bytes) => fill(&mut slot.doc, Bytes::Owned(bytes), wanted, keep_text)?,
                         None => return Ok(false),
                     }
