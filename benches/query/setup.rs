@@ -68,6 +68,8 @@ pub fn load(twins: usize) -> Fixture {
         dir.path().join("engine"),
         EngineConfig {
             sync_writes: false,
+            // The same memory for data as SQLite's page cache below (1 GiB).
+            block_cache_bytes: 1 << 30,
             ..EngineConfig::default()
         },
     )

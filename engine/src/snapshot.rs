@@ -39,26 +39,41 @@ pub struct TwinScan<'a> {
     /// Opened at the first document the cache does not hold.
     iter: Option<rocksdb::DBRawIteratorWithThreadMode<'a, rocksdb::DB>>,
     positioned: bool,
-    /// Documents read go into the cache (a scan small enough for it).
-    fill: bool,
+    /// Documents this scan may still put into the cache (none for a scan too large for it).
+    fill_left: u64,
+    /// Whether to look in the cache first; a large scan stops once the cache proves cold.
+    probe: bool,
+    lookups: u32,
+    hits: u32,
 }
 
 impl<'a> TwinScan<'a> {
     /// Numbers at most this far past the current one are reached with `next`, not a seek.
     const STEPS: u32 = 8;
+    /// Lookups after which a scan that may not fill the cache judges whether it is worth
+    /// asking: with fewer than one hit in eight it reads everything with the iterator.
+    const PROBES: u32 = 256;
 
     /// The stored JSON of twin `num`, if it exists: from the document cache, else read. A
     /// scan the cache can hold fills it; a larger one would only churn it, so it borrows what
-    /// it reads from the iterator instead. Asking for a lower number than the last one works
-    /// but may cost a seek.
+    /// it reads from the iterator instead, and stops asking the cache when it misses. Asking
+    /// for a lower number than the last one works but may cost a seek.
     pub fn get(&mut self, num: u32) -> Result<Option<DocBytes<'_>>> {
         let version = self.snap.version(num);
-        if let Some(doc) = self.snap.engine.docs.get(num, version) {
-            return Ok(Some(DocBytes::Cached(doc)));
+        if self.probe {
+            self.lookups += 1;
+            if let Some(doc) = self.snap.engine.docs.get(num, version) {
+                self.hits += 1;
+                return Ok(Some(DocBytes::Cached(doc)));
+            }
+            if self.fill_left == 0 && self.lookups >= Self::PROBES {
+                self.probe = self.hits >= self.lookups / 8;
+            }
         }
-        if !self.fill {
+        if self.fill_left == 0 {
             return Ok(self.read(num)?.map(DocBytes::Read));
         }
+        self.fill_left -= 1;
         let Some(bytes) = self.read(num)? else {
             return Ok(None);
         };
@@ -311,7 +326,14 @@ impl<'a> Snapshot<'a> {
             snap: self,
             iter: None,
             positioned: false,
-            fill: self.engine.docs.fits(expected),
+            fill_left: if self.engine.docs.fits(expected) {
+                expected
+            } else {
+                0
+            },
+            probe: true,
+            lookups: 0,
+            hits: 0,
         }
     }
 

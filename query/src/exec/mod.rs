@@ -413,6 +413,17 @@ impl<'a, 's> Executor<'a, 's> {
         Ok(true)
     }
 
+    /// About how many root documents this run reads: the root set, or for a `TOP` with no
+    /// JOIN a few times its limit (most scans of it stop early).
+    fn expected_reads(&self) -> u64 {
+        match self.plan.limit {
+            Some(limit) if self.plan.steps.is_empty() => {
+                self.root_size.min(limit.saturating_mul(4))
+            }
+            _ => self.root_size,
+        }
+    }
+
     /// MATCH never binds one relationship to two single-hop edges of the same row.
     fn reuses_relationship(&self, step: usize) -> bool {
         let Some(Some(rel)) = self.row.rels.get(step) else {
@@ -450,6 +461,7 @@ impl<'a, 's> Executor<'a, 's> {
                     }
                 }
                 None => {
+                    let expected = self.expected_reads();
                     let Some(slot) = self.row.twins.get_mut(var).and_then(Option::as_mut) else {
                         return Ok(false);
                     };
@@ -460,7 +472,7 @@ impl<'a, 's> Executor<'a, 's> {
                     let bytes = if var == self.plan.root.var {
                         let scan = self
                             .root_scan
-                            .get_or_insert_with(|| self.snap.twin_scan(self.root_size));
+                            .get_or_insert_with(|| self.snap.twin_scan(expected));
                         scan.get(slot.num)?.map(|doc| match doc {
                             DocBytes::Cached(doc) => Bytes::Shared(doc),
                             DocBytes::Read(doc) => Bytes::Borrowed(doc),
