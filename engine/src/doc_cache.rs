@@ -38,6 +38,11 @@ struct Entry {
 /// What a segment of slots costs; counted against the budget while it exists.
 const SEGMENT_BYTES: u64 = (SEGMENT * std::mem::size_of::<Slot>()) as u64;
 
+/// What an entry holding `doc` counts against the budget.
+fn weight_of(doc: &[u8]) -> u64 {
+    doc.len() as u64 + ENTRY_OVERHEAD
+}
+
 pub(crate) struct DocCache {
     /// `segments[n >> SEGMENT_BITS]` holds twin `n`'s slot. Empty when configured with no memory.
     segments: Box<[OnceLock<Box<[Slot]>>]>,
@@ -89,7 +94,7 @@ impl DocCache {
         let Some(segment) = self.segments.get((num >> SEGMENT_BITS) as usize) else {
             return;
         };
-        let weight = doc.len() as u64 + ENTRY_OVERHEAD;
+        let weight = weight_of(&doc);
         if weight > self.budget / 8 {
             return;
         }
@@ -123,7 +128,7 @@ impl DocCache {
             weight
         } else {
             let old = entry.doc.replace((version, doc));
-            old.map_or(0, |(_, old)| old.len() as u64 + ENTRY_OVERHEAD)
+            old.map_or(0, |(_, old)| weight_of(&old))
         };
         drop(entry);
         self.held.fetch_sub(refund, Ordering::Relaxed);
@@ -132,12 +137,13 @@ impl DocCache {
     /// Reserves `weight` bytes, evicting entries not read since the sweep last passed them.
     /// False when no room was made within the sweep's limit (the entry is not cached).
     fn make_room(&self, weight: u64) -> bool {
-        let reserve = |held: u64| (held + weight <= self.budget).then_some(held + weight);
-        if self
-            .held
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, reserve)
-            .is_ok()
-        {
+        let reserve = || {
+            let fits = |held: u64| (held + weight <= self.budget).then_some(held + weight);
+            self.held
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, fits)
+                .is_ok()
+        };
+        if reserve() {
             return true;
         }
         // One sweeper at a time; the others do not cache while it works.
@@ -166,16 +172,11 @@ impl DocCache {
                     let evicted = entry.doc.take();
                     drop(entry);
                     if let Some((_, doc)) = evicted {
-                        let freed = doc.len() as u64 + ENTRY_OVERHEAD;
-                        self.held.fetch_sub(freed, Ordering::Relaxed);
+                        self.held.fetch_sub(weight_of(&doc), Ordering::Relaxed);
                     }
                 }
             }
-            if self
-                .held
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, reserve)
-                .is_ok()
-            {
+            if reserve() {
                 return true;
             }
         }

@@ -16,10 +16,12 @@ use crate::keys::*;
 use crate::relationship::Relationship;
 use crate::twin::{Twin, TwinJson};
 
-/// A document's stored bytes: shared from the document cache, or borrowed from a reader.
+/// A document's stored bytes: shared from the document cache, borrowed from a reader, or
+/// read into a buffer of their own.
 pub enum DocBytes<'a> {
     Cached(Arc<[u8]>),
     Read(&'a [u8]),
+    Owned(Vec<u8>),
 }
 
 impl std::ops::Deref for DocBytes<'_> {
@@ -29,6 +31,7 @@ impl std::ops::Deref for DocBytes<'_> {
         match self {
             DocBytes::Cached(doc) => doc,
             DocBytes::Read(bytes) => bytes,
+            DocBytes::Owned(bytes) => bytes,
         }
     }
 }
@@ -74,28 +77,23 @@ impl<'a> TwinScan<'a> {
             return Ok(self.read(num)?.map(DocBytes::Read));
         }
         self.fill_left -= 1;
-        let Some(bytes) = self.read(num)? else {
-            return Ok(None);
-        };
-        let doc: Arc<[u8]> = Arc::from(bytes);
-        self.snap.engine.docs.insert(num, version, doc.clone());
-        Ok(Some(DocBytes::Cached(doc)))
+        let snap = self.snap;
+        Ok(self
+            .read(num)?
+            .map(|bytes| DocBytes::Cached(snap.cache(num, version, bytes))))
     }
 
     fn read(&mut self, num: u32) -> Result<Option<&[u8]>> {
-        if self.iter.is_none() {
-            let cf = self.snap.engine.cf(CF_TWINS)?;
-            let iter = self
-                .snap
-                .engine
-                .db
-                .raw_iterator_cf_opt(cf, self.snap.read_options());
-            self.iter = Some(iter);
-        }
-        match &mut self.iter {
-            Some(iter) => Self::position(iter, &mut self.positioned, num),
-            None => Ok(None),
-        }
+        let iter = match self.iter.take() {
+            Some(iter) => iter,
+            None => {
+                let cf = self.snap.engine.cf(CF_TWINS)?;
+                let db = &self.snap.engine.db;
+                db.raw_iterator_cf_opt(cf, self.snap.read_options())
+            }
+        };
+        let iter = self.iter.insert(iter);
+        Self::position(iter, &mut self.positioned, num)
     }
 
     fn position<'i>(
@@ -305,15 +303,17 @@ impl<'a> Snapshot<'a> {
         if let Some(doc) = self.engine.docs.get(num, version) {
             return Ok(Some(doc));
         }
-        let Some(bytes) = self
+        let bytes = self
             .snap
-            .get_pinned_cf(self.engine.cf(CF_TWINS)?, twin_key(num))?
-        else {
-            return Ok(None);
-        };
-        let doc: Arc<[u8]> = Arc::from(&*bytes);
+            .get_pinned_cf(self.engine.cf(CF_TWINS)?, twin_key(num))?;
+        Ok(bytes.map(|bytes| self.cache(num, version, &bytes)))
+    }
+
+    /// Puts twin `num`'s document as read at `version` into the document cache.
+    fn cache(&self, num: u32, version: u64, bytes: &[u8]) -> Arc<[u8]> {
+        let doc: Arc<[u8]> = Arc::from(bytes);
         self.engine.docs.insert(num, version, doc.clone());
-        Ok(Some(doc))
+        doc
     }
 
     /// A reader of twins' stored JSON for numbers asked in ascending order (a scan over a

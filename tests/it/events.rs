@@ -31,6 +31,14 @@ fn route(server: &Server, id: &str, endpoint: &str, filter: &str) {
 }
 
 /// Replaces what differs between runs (times, etags, the port in `source`) with markers.
+/// Creates sensor twins `t{i}` for every `i` of `ids`, each acknowledged.
+fn create_sensors(s: &Server, ids: std::ops::Range<usize>) {
+    for i in ids {
+        s.twin(&format!("t{i}"), SENSOR, json!({}))
+            .assert_status(200);
+    }
+}
+
 fn normalize(value: &mut Value, source: &str) {
     match value {
         Value::Object(map) => {
@@ -268,10 +276,7 @@ fn failing_receiver_gets_everything_in_order_after_recovering() {
     let s = start(dir.path(), &receiver, "endpoints.toml", &[]);
     s.upload_models();
     route(&s, "r", "structured", "true");
-    for i in 0..20 {
-        s.twin(&format!("t{i}"), SENSOR, json!({}))
-            .assert_status(200);
-    }
+    create_sensors(&s, 0..20);
     let got = receiver.wait_for("/structured", 20);
     assert_eq!(twin_ids(&got), (1..=20).collect::<Vec<u64>>());
     assert_eq!(receiver.calls(), 25);
@@ -295,10 +300,7 @@ fn batched_webhook_gets_every_event_in_order() {
     let s = start(dir.path(), &receiver, "endpoints.toml", &[]);
     s.upload_models();
     route(&s, "r", "batched", "true");
-    for i in 0..40 {
-        s.twin(&format!("t{i}"), SENSOR, json!({}))
-            .assert_status(200);
-    }
+    create_sensors(&s, 0..40);
     receiver.fail_always(false);
     let got = receiver.wait_for("/batched", 40);
     assert_eq!(twin_ids(&got), (1..=40).collect::<Vec<u64>>());
@@ -336,10 +338,7 @@ fn dead_letters_after_the_ttl() {
     );
     s.upload_models();
     route(&s, "r", "structured", "true");
-    for i in 0..3 {
-        s.twin(&format!("t{i}"), SENSOR, json!({}))
-            .assert_status(200);
-    }
+    create_sensors(&s, 0..3);
     wait_metric(
         &s,
         "twingraph_events_dead_lettered_total{route=\"r\"}",
@@ -397,10 +396,7 @@ fn dead_letters_are_capped_oldest_first() {
     );
     s.upload_models();
     route(&s, "r", "structured", "true");
-    for i in 0..5 {
-        s.twin(&format!("t{i}"), SENSOR, json!({}))
-            .assert_status(200);
-    }
+    create_sensors(&s, 0..5);
     wait_metric(
         &s,
         "twingraph_events_dead_lettered_total{route=\"r\"}",
@@ -480,10 +476,7 @@ fn retention_keeps_what_routes_need_and_counts_what_it_drops() {
     );
     s.upload_models();
     route(&s, "r", "structured", "true");
-    for i in 0..20 {
-        s.twin(&format!("t{i}"), SENSOR, json!({}))
-            .assert_status(200);
-    }
+    create_sensors(&s, 0..20);
     // The route was stuck on its first event while retention ran: nothing it needed went.
     let got = receiver.wait_for("/structured", 20);
     assert_eq!(twin_ids(&got), (1..=20).collect::<Vec<u64>>());
@@ -518,10 +511,7 @@ fn retention_keeps_what_routes_need_and_counts_what_it_drops() {
         assert!(Instant::now() < deadline, "event 1 was never attempted");
         std::thread::sleep(Duration::from_millis(5));
     }
-    for i in 1..3 {
-        s.twin(&format!("t{i}"), SENSOR, json!({}))
-            .assert_status(200);
-    }
+    create_sensors(&s, 1..3);
     // Everything ages out while the route is stuck on event 1.
     wait_metric(&s, "twingraph_events_log_first_sequence", |v| v == 4.0);
     receiver.fail_always(false);

@@ -44,6 +44,15 @@ pub fn room(name: &str) -> Value {
     })
 }
 
+/// Rooms `r0` … `r{count-1}`, named `R0` …, numbered in that order.
+pub fn put_rooms(engine: &Engine, count: usize) {
+    for i in 0..count {
+        engine
+            .put_twin(&format!("r{i}"), &room(&format!("R{i}")), false)
+            .unwrap();
+    }
+}
+
 pub fn space(model: &str) -> Value {
     json!({"$metadata": {"$model": model}})
 }

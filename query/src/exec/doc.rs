@@ -3,13 +3,13 @@
 //! parsed out of the text without building the rest of the document.
 
 use std::fmt;
-use std::ops::Deref;
 use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use twingraph_engine::json_text::Text as Key;
+use twingraph_engine::DocBytes;
 
 use crate::error::Error;
 
@@ -41,27 +41,6 @@ impl Wanted {
     }
 }
 
-/// A document's stored bytes as the executor receives them.
-pub(crate) enum Bytes<'a> {
-    /// Shared with the engine's document cache: kept without a copy.
-    Shared(Arc<[u8]>),
-    /// Borrowed from a reader: copied if kept.
-    Borrowed(&'a [u8]),
-    Owned(Vec<u8>),
-}
-
-impl Deref for Bytes<'_> {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Shared(b) => b,
-            Bytes::Borrowed(b) => b,
-            Bytes::Owned(b) => b,
-        }
-    }
-}
-
 /// The stored JSON of a document the output copies: the output is its only copy.
 #[derive(Debug, Clone)]
 pub(crate) enum Text {
@@ -70,11 +49,12 @@ pub(crate) enum Text {
 }
 
 impl Text {
-    fn new(bytes: Bytes<'_>) -> Text {
+    /// Keeps a cached document shared, copies a borrowed one.
+    fn new(bytes: DocBytes<'_>) -> Text {
         match bytes {
-            Bytes::Shared(b) => Text::Shared(b),
-            Bytes::Borrowed(b) => Text::Owned(b.into()),
-            Bytes::Owned(b) => Text::Owned(b.into_boxed_slice()),
+            DocBytes::Cached(b) => Text::Shared(b),
+            DocBytes::Read(b) => Text::Owned(b.into()),
+            DocBytes::Owned(b) => Text::Owned(b.into_boxed_slice()),
         }
     }
 
@@ -106,7 +86,11 @@ pub(crate) struct Doc {
 }
 
 impl Doc {
-    pub(crate) fn load(bytes: Bytes<'_>, wanted: &Wanted, keep_text: bool) -> Result<Doc, Error> {
+    pub(crate) fn load(
+        bytes: DocBytes<'_>,
+        wanted: &Wanted,
+        keep_text: bool,
+    ) -> Result<Doc, Error> {
         let fields = match wanted {
             Wanted::Whole => serde_json::from_slice(&bytes).map_err(corrupt)?,
             Wanted::Members(members) if members.is_empty() => Value::Object(Map::new()),
@@ -117,7 +101,7 @@ impl Doc {
     }
 
     /// Adds the text to a document loaded without it.
-    pub(crate) fn add_text(&mut self, bytes: Bytes<'_>) {
+    pub(crate) fn add_text(&mut self, bytes: DocBytes<'_>) {
         self.text = Some(Text::new(bytes));
     }
 
@@ -214,9 +198,9 @@ mod tests {
     fn picks_only_the_wanted_members() {
         let text =
             r#"{"$dtId":"a","t\"x":1,"n":{"m":[1,{"k":"}"}]},"z":true,"$metadata":{"$model":"m"}}"#;
-        let load = |w: &Wanted| Doc::load(Bytes::Borrowed(text.as_bytes()), w, false).unwrap();
+        let load = |w: &Wanted| Doc::load(DocBytes::Read(text.as_bytes()), w, false).unwrap();
         let doc = Doc::load(
-            Bytes::Shared(Arc::from(text.as_bytes())),
+            DocBytes::Cached(Arc::from(text.as_bytes())),
             &wanted(&[&["z"], &["n", "m"], &["t\"x"]]),
             true,
         )
@@ -238,13 +222,13 @@ mod tests {
     #[test]
     fn broken_documents_are_errors_not_panics() {
         for text in ["", "[1]", "{\"a\":", "{\"a\":1,}", "\u{0}"] {
-            let bytes = Bytes::Borrowed(text.as_bytes());
+            let bytes = DocBytes::Read(text.as_bytes());
             assert!(
                 Doc::load(bytes, &wanted(&[&["a"], &["b"]]), false).is_err(),
                 "{text}"
             );
         }
-        let doc = Doc::load(Bytes::Owned(vec![b'1', 0xff]), &Wanted::none(), true).unwrap();
+        let doc = Doc::load(DocBytes::Owned(vec![b'1', 0xff]), &Wanted::none(), true).unwrap();
         assert!(doc.text().unwrap().as_str().is_err());
     }
 }

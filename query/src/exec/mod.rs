@@ -22,7 +22,7 @@ use serde_json::Value;
 use twingraph_engine::{DocBytes, Snapshot, TwinScan};
 
 pub(crate) use cursor::{decode, encode, Cursor, Resume};
-use doc::{Bytes, Doc, Wanted};
+use doc::{Doc, Wanted};
 use expr::{eval, RelSlot, Row, Sets, TwinSlot};
 use functions::Truth;
 use traverse::{expand, Cand, Key, RelRef};
@@ -456,7 +456,9 @@ impl<'a, 's> Executor<'a, 's> {
                     }
                     self.work.documents += u64::from(slot.doc.is_none());
                     match self.snap.relationship_bytes_by_num(slot.source, slot.id)? {
-                        Some(bytes) => fill(&mut slot.doc, Bytes::Owned(bytes), wanted, keep_text)?,
+                        Some(bytes) => {
+                            fill(&mut slot.doc, DocBytes::Owned(bytes), wanted, keep_text)?
+                        }
                         None => return Ok(false),
                     }
                 }
@@ -473,12 +475,9 @@ impl<'a, 's> Executor<'a, 's> {
                         let scan = self
                             .root_scan
                             .get_or_insert_with(|| self.snap.twin_scan(expected));
-                        scan.get(slot.num)?.map(|doc| match doc {
-                            DocBytes::Cached(doc) => Bytes::Shared(doc),
-                            DocBytes::Read(doc) => Bytes::Borrowed(doc),
-                        })
+                        scan.get(slot.num)?
                     } else {
-                        self.snap.twin_bytes_by_num(slot.num)?.map(Bytes::Shared)
+                        self.snap.twin_bytes_by_num(slot.num)?.map(DocBytes::Cached)
                     };
                     match bytes {
                         Some(bytes) => fill(&mut slot.doc, bytes, wanted, keep_text)?,
@@ -557,7 +556,12 @@ impl<'a, 's> Executor<'a, 's> {
 }
 
 /// Loads `bytes` into `doc`, or adds the text to a document loaded without it.
-fn fill(doc: &mut Option<Doc>, bytes: Bytes<'_>, wanted: &Wanted, text: bool) -> Result<(), Error> {
+fn fill(
+    doc: &mut Option<Doc>,
+    bytes: DocBytes<'_>,
+    wanted: &Wanted,
+    text: bool,
+) -> Result<(), Error> {
     match doc {
         Some(doc) => doc.add_text(bytes),
         None => *doc = Some(Doc::load(bytes, wanted, text)?),
