@@ -12,9 +12,12 @@
 //! each round and the write-throughput ratios to 0 routes of the same round.
 //!
 //! `cargo bench --workspace --bench events_load -- [--secs S] [--rate N] [--concurrency C]
-//!  [--routes 0,1,10,10s] [--rounds R] [--batch N]` (`10s`: ten routes whose filter is
-//!  `false`, attached but sending nothing: what routes cost the write path apart from
-//!  sending; `--batch`: the webhooks' `batch`, events per request at most).
+//!  [--routes 0,1,10,10s] [--rounds R] [--batch N] [--receiver normal|idle]` (`10s`: ten
+//!  routes whose filter is `false`, attached but sending nothing: what routes cost the write
+//!  path apart from sending; `--batch`: the webhooks' `batch`, events per request at most;
+//!  `--receiver idle`: the receiver thread runs in the idle scheduling class, as the server's
+//!  delivery does, so it stands in for a receiver on another machine instead of taking CPU
+//!  from the server and its client on this one).
 //!
 //! Every event is checked: each route must receive every write's event, in log order; a
 //! missing or reordered event fails the run.
@@ -56,6 +59,8 @@ struct Settings {
     rounds: usize,
     /// Events per webhook request at most (the endpoints' `batch`).
     batch: usize,
+    /// The receiver thread runs in the idle scheduling class.
+    idle_receiver: bool,
     smoke: bool,
 }
 
@@ -125,6 +130,7 @@ fn settings() -> anyhow::Result<Option<Settings>> {
                 .collect::<Result<_, _>>()?,
             rounds: 1,
             batch: 1,
+            idle_receiver: false,
             smoke: true,
         }));
     }
@@ -138,6 +144,7 @@ fn settings() -> anyhow::Result<Option<Settings>> {
             .collect::<Result<_, _>>()?,
         rounds: 3,
         batch: 1,
+        idle_receiver: false,
         smoke: false,
     };
     let mut args = std::env::args().skip(1);
@@ -150,6 +157,13 @@ fn settings() -> anyhow::Result<Option<Settings>> {
             "--concurrency" => s.concurrency = value()?.parse()?,
             "--rounds" => s.rounds = value()?.parse()?,
             "--batch" => s.batch = value()?.parse()?,
+            "--receiver" => {
+                s.idle_receiver = match value()?.as_str() {
+                    "idle" => true,
+                    "normal" => false,
+                    other => bail!("--receiver is normal or idle, not '{other}'"),
+                }
+            }
             "--routes" => {
                 s.configs = value()?
                     .split(',')
@@ -307,8 +321,25 @@ fn cpu_seconds(stat_path: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Moves the calling thread to the idle scheduling class (Linux; elsewhere nothing).
+fn idle_class() {
+    #[cfg(target_os = "linux")]
+    {
+        use thread_priority::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+            ThreadPriority, ThreadSchedulePolicy,
+        };
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        if let Err(e) =
+            set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle)
+        {
+            eprintln!("the receiver stays in the normal scheduling class: {e:?}");
+        }
+    }
+}
+
 /// The webhook receiver on its own thread. Returns its base URL and its thread id.
-fn start_receiver(recorder: Arc<Recorder>) -> anyhow::Result<(String, u32)> {
+fn start_receiver(recorder: Arc<Recorder>, idle: bool) -> anyhow::Result<(String, u32)> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -318,6 +349,9 @@ fn start_receiver(recorder: Arc<Recorder>) -> anyhow::Result<(String, u32)> {
         .spawn(move || {
             let tid = thread_id().unwrap_or(0);
             let _ = tid_tx.send(tid);
+            if idle {
+                idle_class();
+            }
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -730,7 +764,7 @@ fn main() -> anyhow::Result<()> {
     };
     let origin = Instant::now();
     let recorder = Arc::new(Recorder::new(origin));
-    let (receiver, tid) = start_receiver(recorder.clone())?;
+    let (receiver, tid) = start_receiver(recorder.clone(), settings.idle_receiver)?;
     recorder.thread.store(u64::from(tid), Ordering::Relaxed);
     // The writers' runtime: two threads, like a small client fleet sharing the machine.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -771,14 +805,15 @@ fn print_table(settings: &Settings, rows: &[Row], load_before: &str, load_after:
     println!(
         "\nEvent delivery on loopback{}: twin creates (durable), {} s unpaced from {} connections, \
          then {} s paced at {}/s; one webhook per route (filter `true`, or `false` to measure \
-         attached routes that send nothing), at most {} event(s) per request; load average \
-         before {load_before}, after {load_after}\n",
+         attached routes that send nothing), at most {} event(s) per request; receiver thread \
+         in the {} scheduling class; load average before {load_before}, after {load_after}\n",
         if settings.smoke { " (smoke run)" } else { "" },
         settings.secs,
         settings.concurrency,
         settings.secs,
         settings.rate,
         settings.batch,
+        if settings.idle_receiver { "idle" } else { "normal" },
     );
     println!(
         "| round | routes | writes/s | vs 0 routes | events/s delivered | drain s | \

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use twingraph_engine::{Engine, EngineConfig};
-use twingraph_server::{Endpoints, EventsConfig, ServerConfig, Tokens};
+use twingraph_server::{DeliveryPriority, Endpoints, EventsConfig, ServerConfig, Tokens};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -95,9 +95,21 @@ pub struct Args {
     /// /metrics).
     #[arg(long, default_value_t = 100_000)]
     event_dead_letter_cap: usize,
+    /// CPU priority of event delivery: `idle` takes only CPU that request handling leaves
+    /// (writes keep their throughput; events catch up when load drops), `low` is nice 10,
+    /// `normal` competes with request handling.
+    #[arg(long, value_enum, default_value_t = Priority::Idle)]
+    delivery_priority: Priority,
     /// Milliseconds between retention passes (tests shorten it).
     #[arg(long, default_value_t = 10_000, hide = true)]
     events_retention_interval_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Priority {
+    Idle,
+    Low,
+    Normal,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -147,6 +159,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         retention_interval: Duration::from_millis(args.events_retention_interval_ms.max(10)),
         max_routes: args.max_event_routes,
         dead_letter_cap: args.event_dead_letter_cap.max(1),
+        priority: match args.delivery_priority {
+            Priority::Idle => DeliveryPriority::Idle,
+            Priority::Low => DeliveryPriority::Low,
+            Priority::Normal => DeliveryPriority::Normal,
+        },
         ..EventsConfig::default()
     };
     let engine_config = EngineConfig {

@@ -66,6 +66,23 @@ pub struct EventsConfig {
     pub max_routes: usize,
     /// Dead letters kept per route; beyond it the oldest go first (counted in metrics).
     pub dead_letter_cap: usize,
+    /// CPU priority of the delivery and log-reader threads.
+    pub priority: DeliveryPriority,
+}
+
+/// How delivery shares the CPU with request handling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeliveryPriority {
+    /// The idle scheduling class (Linux `SCHED_IDLE`): delivery takes only CPU that request
+    /// handling leaves, and is preempted the moment a handler wakes. Writes keep their
+    /// throughput on a saturated machine; events fall behind and catch up afterwards (the
+    /// lag shows in /metrics). A machine saturated for good delays events for as long.
+    #[default]
+    Idle,
+    /// Nice 10: delivery gets a small share of a saturated machine, and costs writes more.
+    Low,
+    /// The same priority as request handling.
+    Normal,
 }
 
 impl Default for EventsConfig {
@@ -81,6 +98,7 @@ impl Default for EventsConfig {
             retention_interval: Duration::from_secs(10),
             max_routes: 6,
             dead_letter_cap: 100_000,
+            priority: DeliveryPriority::default(),
         }
     }
 }
@@ -117,11 +135,11 @@ impl Events {
         engine.on_durable(move |seq| hook.wake(seq));
         let main = Handle::current();
         let stop = watch::channel(false).0;
-        let delivery = delivery_runtime(stop.subscribe()).unwrap_or_else(|e| {
+        let delivery = delivery_runtime(stop.subscribe(), config.priority).unwrap_or_else(|e| {
             tracing::error!(error = %e, "no separate delivery runtime; delivering on the server's");
             main.clone()
         });
-        if let Err(e) = feed.spawn_reader() {
+        if let Err(e) = feed.spawn_reader(config.priority) {
             tracing::error!(error = %e, "starting the change log reader failed; \
                 event delivery and change feeds stay at their current position");
         }
@@ -184,28 +202,51 @@ impl Events {
     }
 }
 
-/// Lowers the calling thread's CPU priority (nice 10). Delivery and the log reader yield to
-/// request handling: on a saturated machine writes keep their throughput and deliveries fall
-/// behind instead (the lag shows in /metrics), catching up as soon as the CPU has room. On an
-/// unsaturated machine priority changes nothing.
-pub(crate) fn background_priority() {
+/// Lowers the calling thread's CPU priority as `priority` says; failing the idle class, to
+/// nice 10. Delivery and the log reader yield to request handling: on a saturated machine
+/// writes keep their throughput and deliveries fall behind instead, catching up as soon as a
+/// core has room. Nice 10 alone was not enough: a nice thread that is running keeps its core
+/// until its slice ends, so a waking request handler waited behind it, and ten routes
+/// sending one event per request cost the write path a quarter of its throughput; an
+/// idle-class thread is preempted the moment a normal one wakes. On an unsaturated machine
+/// neither changes anything.
+pub(crate) fn background_priority(priority: DeliveryPriority) {
     #[cfg(target_os = "linux")]
     {
+        use thread_priority::{
+            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
+            ThreadPriority, ThreadSchedulePolicy,
+        };
+        if priority == DeliveryPriority::Normal {
+            return;
+        }
+        if priority == DeliveryPriority::Idle {
+            let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+            match set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle) {
+                Ok(()) => return,
+                Err(e) => tracing::debug!("no idle scheduling class for events ({e:?})"),
+            }
+        }
         let tid = rustix::thread::gettid();
         if let Err(e) = rustix::process::setpriority_process(Some(tid), 10) {
             tracing::debug!("could not lower the priority of an events thread: {e}");
         }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = priority;
 }
 
 /// A runtime for delivery on a thread of its own. It runs until `stop`, then gives its tasks
 /// a moment to save their positions.
-fn delivery_runtime(mut stop: watch::Receiver<bool>) -> std::io::Result<Handle> {
+fn delivery_runtime(
+    mut stop: watch::Receiver<bool>,
+    priority: DeliveryPriority,
+) -> std::io::Result<Handle> {
     let (handle_tx, handle_rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("twingraph-delivery".into())
         .spawn(move || {
-            background_priority();
+            background_priority(priority);
             // One thread: delivery's many small socket round trips cost the least CPU when
             // its tasks never wake each other across threads.
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -232,4 +273,38 @@ fn delivery_runtime(mut stop: watch::Receiver<bool>) -> std::io::Result<Handle> 
     handle_rx
         .recv()
         .map_err(|_| std::io::Error::other("the delivery runtime thread ended"))?
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::{background_priority, DeliveryPriority};
+    use thread_priority::{
+        thread_schedule_policy, NormalThreadSchedulePolicy, ThreadSchedulePolicy,
+    };
+
+    /// The policy and nice value a fresh thread ends with after `background_priority`.
+    fn after(priority: DeliveryPriority) -> (ThreadSchedulePolicy, i32) {
+        std::thread::spawn(move || {
+            background_priority(priority);
+            let policy = thread_schedule_policy().expect("the thread's policy");
+            let tid = rustix::thread::gettid();
+            let nice = rustix::process::getpriority_process(Some(tid)).expect("nice value");
+            (policy, nice)
+        })
+        .join()
+        .expect("the probe thread")
+    }
+
+    #[test]
+    fn delivery_threads_run_at_the_priority_asked() {
+        let normal = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Other);
+        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+        let base = rustix::process::getpriority_process(None).expect("nice value");
+        assert_eq!(after(DeliveryPriority::Normal), (normal, base));
+        let (policy, nice) = after(DeliveryPriority::Low);
+        assert_eq!(policy, normal);
+        assert_eq!(nice, 10);
+        // An unprivileged process may always move a thread of its own to the idle class.
+        assert_eq!(after(DeliveryPriority::Idle).0, idle);
+    }
 }

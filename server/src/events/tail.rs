@@ -8,16 +8,21 @@
 //! holds (after a restart, or behind a slow endpoint) reads the log itself.
 //!
 //! The write path only hands the reader a number (`Feed::wake`, the engine's durable hook):
-//! it never waits for delivery, and wakes one thread however many routes there are.
+//! it never waits for delivery, and wakes one thread however many routes there are. The hand
+//! over takes no lock: the reader runs in the idle scheduling class, and a lock it held when
+//! a request handler preempted it would stall that handler's write until the reader got a
+//! core again.
 //!
 //! Invariant: only changes up to the engine's durable sequence are returned, so nothing is
 //! sent that a crash could still take back.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::Thread;
 use std::time::Duration;
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::Mutex;
 use tokio::sync::watch;
 use twingraph_engine::Engine;
 
@@ -38,9 +43,10 @@ pub struct Feed {
     memory: Mutex<Memory>,
     /// The last sequence in memory; tails at the live end wait for it to move.
     filled: watch::Sender<u64>,
-    /// What the engine announced; the reader thread sleeps on `wakeup` until it changes.
-    signal: Mutex<Signal>,
-    wakeup: Condvar,
+    /// What the engine announced; the reader thread parks until it changes.
+    durable: AtomicU64,
+    stop: AtomicBool,
+    reader: OnceLock<Thread>,
 }
 
 struct Memory {
@@ -49,11 +55,6 @@ struct Memory {
     bytes: usize,
     /// The first sequence memory answers for; tails before it read the log.
     start: u64,
-}
-
-struct Signal {
-    durable: u64,
-    stop: bool,
 }
 
 /// What memory holds for a tail at some position.
@@ -77,36 +78,46 @@ impl Feed {
                 start: durable + 1,
             }),
             filled: watch::channel(durable).0,
-            signal: Mutex::new(Signal {
-                durable,
-                stop: false,
-            }),
-            wakeup: Condvar::new(),
+            durable: AtomicU64::new(durable),
+            stop: AtomicBool::new(false),
+            reader: OnceLock::new(),
         })
     }
 
     /// The engine's durable hook: called on the write path, so it only records the number
     /// and wakes the reader.
     pub fn wake(&self, durable: u64) {
-        let mut signal = self.signal.lock();
-        if durable > signal.durable {
-            signal.durable = durable;
-            self.wakeup.notify_one();
+        if self.durable.fetch_max(durable, Ordering::SeqCst) < durable {
+            self.unpark_reader();
         }
     }
 
     pub fn stop(&self) {
-        self.signal.lock().stop = true;
-        self.wakeup.notify_one();
+        self.stop.store(true, Ordering::SeqCst);
+        self.unpark_reader();
+    }
+
+    fn unpark_reader(&self) {
+        // Lock-free: `unpark` sets the thread's token and makes a futex call only when the
+        // reader is parked. A token set before the reader parks makes its `park` return.
+        if let Some(reader) = self.reader.get() {
+            reader.unpark();
+        }
     }
 
     /// Starts the reader thread.
-    pub fn spawn_reader(self: &Arc<Feed>) -> std::io::Result<()> {
+    pub fn spawn_reader(
+        self: &Arc<Feed>,
+        priority: super::DeliveryPriority,
+    ) -> std::io::Result<()> {
         let feed = self.clone();
         std::thread::Builder::new()
             .name("twingraph-events-log".into())
             .spawn(move || {
-                super::background_priority();
+                super::background_priority(priority);
+                // Set before the first look at `durable`: a wake either sees the reader or
+                // happened before that look.
+                let _ = feed.reader.set(std::thread::current());
                 feed.read()
             })?;
         Ok(())
@@ -116,14 +127,11 @@ impl Feed {
         let mut next = self.memory.lock().start;
         let mut failures = 0u32;
         loop {
-            {
-                let mut signal = self.signal.lock();
-                while !signal.stop && signal.durable < next {
-                    self.wakeup.wait(&mut signal);
-                }
-                if signal.stop {
-                    return;
-                }
+            while !self.stop.load(Ordering::SeqCst) && self.durable.load(Ordering::SeqCst) < next {
+                std::thread::park();
+            }
+            if self.stop.load(Ordering::SeqCst) {
+                return;
             }
             match self.engine.durable_changes(next, BATCH) {
                 Ok(changes) => {
