@@ -11,6 +11,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc instead of glibc's malloc: the import pipeline and the server allocate on one
+/// thread and free on another (staged lines, request bodies, rows), which glibc pays for in
+/// arena locking and `malloc_consolidate`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "twingraph",
