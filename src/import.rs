@@ -32,6 +32,9 @@ pub struct Args {
     /// Where to write refused lines as NDJSON (default: FILE.errors.ndjson).
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Crash tests: pause this many milliseconds in the middle of a bulk load's ingestion.
+    #[arg(long, hide = true)]
+    ingest_pause_ms: Option<u64>,
     /// The bulk file (ADT import format: Header, Models, Twins, Relationships sections).
     file: PathBuf,
 }
@@ -58,6 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let mut options = ImportOptions {
         continue_on_error: args.continue_on_error,
+        ingest_pause: args.ingest_pause_ms.map(Duration::from_millis),
         ..ImportOptions::default()
     };
     let report_path = args.report.clone().unwrap_or_else(|| {

@@ -56,6 +56,10 @@ pub struct ImportOptions {
     pub max_errors: usize,
     /// `bulk_load` only: divides the memory budget of its sorted runs (more, smaller files).
     pub run_divisor: usize,
+    /// `bulk_load` only, for crash tests: once the first column family's files are ingested
+    /// (the store half loaded, its marker set), print `bulk load: paused mid-ingestion` on
+    /// stderr and wait this long, so that a test can kill the process there.
+    pub ingest_pause: Option<std::time::Duration>,
 }
 
 impl Default for ImportOptions {
@@ -69,6 +73,7 @@ impl Default for ImportOptions {
             resume_after_line: 0,
             max_errors: 1000,
             run_divisor: 1,
+            ingest_pause: None,
         }
     }
 }

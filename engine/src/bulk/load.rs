@@ -168,7 +168,7 @@ impl Engine {
             json!({"startSeq": start_seq}).to_string(),
             &synced,
         )?;
-        if let Err(e) = runs.ingest(&self) {
+        if let Err(e) = runs.ingest(&self, options.ingest_pause) {
             runs.discard();
             self.undo_bulk_load(start_seq)?;
             return Err(e);

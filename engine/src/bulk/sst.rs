@@ -193,7 +193,8 @@ impl Runs {
     }
 
     /// Ingests every file written (all of them: `finish` first, and the writer joined).
-    pub fn ingest(&self, engine: &Engine) -> Result<()> {
+    /// `pause`: see `ImportOptions::ingest_pause`.
+    pub fn ingest(&self, engine: &Engine, mut pause: Option<std::time::Duration>) -> Result<()> {
         let mut options = IngestExternalFileOptions::default();
         options.set_move_files(true);
         for (cf, files) in self.files.iter().enumerate() {
@@ -205,6 +206,10 @@ impl Runs {
                 &options,
                 files.clone(),
             )?;
+            if let Some(pause) = pause.take() {
+                eprintln!("bulk load: paused mid-ingestion");
+                std::thread::sleep(pause);
+            }
         }
         Ok(())
     }
