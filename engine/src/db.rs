@@ -126,7 +126,7 @@ impl Engine {
         let cache = rocksdb::Cache::new_lru_cache(config.block_cache_bytes);
         let cfs = ALL_CFS
             .iter()
-            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options_with(Some(&cache))));
+            .map(|name| ColumnFamilyDescriptor::new(*name, cf_options_with(name, Some(&cache))));
         let db = DB::open_cf_descriptors(&options, path, cfs)?;
         let docs = DocCache::new(config.doc_cache_bytes);
         let mut engine = Engine {
@@ -383,14 +383,21 @@ impl Engine {
     }
 }
 
-/// Options of every column family; also those of the SST files a bulk load ingests.
-pub(crate) fn cf_options() -> Options {
-    cf_options_with(None)
+/// Options of column family `name`; also those of the SST files a bulk load ingests into it.
+pub(crate) fn cf_options(name: &str) -> Options {
+    cf_options_with(name, None)
 }
 
-fn cf_options_with(cache: Option<&rocksdb::Cache>) -> Options {
+/// Column families read only by range (a twin's edges, a model's twins, the change log): a
+/// whole-key bloom filter never answers one of their reads, so building it in every flush,
+/// compaction and bulk load, and keeping it in memory, is waste.
+const RANGE_ONLY: [&str; 4] = [CF_OUT, CF_IN, CF_MODEL_TWINS, CF_CDC];
+
+fn cf_options_with(name: &str, cache: Option<&rocksdb::Cache>) -> Options {
     let mut table = BlockBasedOptions::default();
-    table.set_bloom_filter(10.0, false);
+    if !RANGE_ONLY.contains(&name) {
+        table.set_bloom_filter(10.0, false);
+    }
     if let Some(cache) = cache {
         table.set_block_cache(cache);
     }

@@ -73,7 +73,7 @@ pub fn export_store<W: Write>(
 ) -> Result<ExportProgress> {
     let cfs = ALL_CFS
         .iter()
-        .map(|name| rocksdb::ColumnFamilyDescriptor::new(*name, cf_options()));
+        .map(|name| rocksdb::ColumnFamilyDescriptor::new(*name, cf_options(name)));
     let db = DB::open_cf_descriptors_read_only(&rocksdb::Options::default(), path, cfs, false)?;
     let cf = |name: &str| {
         db.cf_handle(name)

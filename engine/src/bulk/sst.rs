@@ -41,9 +41,19 @@ pub(crate) const CDC: usize = 6;
 /// One key and value, stored back to back in a run's arena.
 #[derive(Clone, Copy)]
 struct Entry {
+    /// The key's first 8 bytes, big-endian, zero-padded: most comparisons of a sort end
+    /// here, without reaching into the arena.
+    prefix: u64,
     at: u32,
     key: u32,
     value: u32,
+}
+
+fn prefix(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    let n = key.len().min(8);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(bytes)
 }
 
 struct Run {
@@ -145,6 +155,7 @@ impl Runs {
         run.arena.extend_from_slice(key);
         run.arena.extend_from_slice(value);
         run.entries.push(Entry {
+            prefix: prefix(key),
             at,
             key: key.len() as u32,
             value: value.len() as u32,
@@ -237,10 +248,16 @@ impl RunSink {
             let Ok(mut run) = next else {
                 return Ok(());
             };
-            let mut options = cf_options();
+            let mut options = cf_options(LOADED[run.cf].0);
             if !run.sorted {
                 let mut entries = std::mem::take(&mut run.entries);
-                entries.sort_unstable_by(|a, b| run.key(*a).cmp(run.key(*b)));
+                // Zero padding keeps prefix order consistent with byte order; equal prefixes
+                // (including a short key and its zero-extended twin) compare whole keys.
+                entries.sort_unstable_by(|a, b| {
+                    a.prefix
+                        .cmp(&b.prefix)
+                        .then_with(|| run.key(*a).cmp(run.key(*b)))
+                });
                 run.entries = entries;
                 // Keys that arrived out of order make files that overlap the column family's
                 // other runs: they are ingested into level 0, and compaction rewrites them
@@ -293,4 +310,28 @@ pub(crate) fn wipe(engine: &Engine, start_seq: u64) -> Result<()> {
 
 fn io(e: std::io::Error) -> Error {
     Error::invalid(Invalid::Argument, format!("bulk load files: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whenever two prefixes differ, they order the keys as the keys themselves do
+        /// (short keys, zero bytes and equal first bytes included).
+        #[test]
+        fn prefixes_order_keys_as_bytes_do(
+            a in proptest::collection::vec(prop_oneof![Just(0u8), Just(1u8), any::<u8>()], 0..12),
+            b in proptest::collection::vec(prop_oneof![Just(0u8), Just(1u8), any::<u8>()], 0..12),
+        ) {
+            let by_prefix = prefix(&a).cmp(&prefix(&b));
+            if by_prefix.is_ne() {
+                prop_assert_eq!(by_prefix, a.cmp(&b));
+            }
+            let mut shared = a.clone();
+            shared.extend_from_slice(&b);
+            prop_assert_eq!(prefix(&shared).cmp(&prefix(&a)).is_ge(), true);
+        }
+    }
 }
