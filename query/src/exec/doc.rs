@@ -70,7 +70,9 @@ impl Text {
     }
 
     pub(crate) fn as_str(&self) -> Result<&str, Error> {
-        std::str::from_utf8(self.bytes())
+        // Every output row checks its documents once; the SIMD check takes a fraction of
+        // std's time on these mostly-ASCII texts (std's was 6% of a large scan).
+        simdutf8::basic::from_utf8(self.bytes())
             .map_err(|_| Error::Internal("a stored document is not UTF-8".into()))
     }
 }

@@ -130,11 +130,9 @@ type Emit<'f, 'a, 's> = dyn FnMut(&mut Executor<'a, 's>, &[Level<'a>]) -> Result
 
 /// The candidates of one level, in key order.
 enum Candidates<'g> {
-    /// The root: twin numbers from a bitmap, from `next` on (`None` when exhausted).
-    Bitmap {
-        set: RoaringBitmap,
-        next: Option<u32>,
-    },
+    /// The root: twin numbers from a bitmap. One iterator for the whole page: asking the
+    /// bitmap for the range after each twin searched its containers again every row.
+    Bitmap(roaring::bitmap::IntoIter),
     List {
         items: Vec<Cand<'g>>,
         pos: usize,
@@ -153,9 +151,8 @@ impl<'g> Level<'g> {
     /// Moves to the next candidate and returns it (borrowed: no id is cloned per candidate).
     fn next(&mut self) -> Option<(u32, Option<&RelRef<'g>>)> {
         match &mut self.candidates {
-            Candidates::Bitmap { set, next } => {
-                let twin = set.range((*next)?..).next();
-                *next = twin.and_then(|t| t.checked_add(1));
+            Candidates::Bitmap(twins) => {
+                let twin = twins.next();
                 self.at = twin;
                 Some((twin?, None))
             }
@@ -170,7 +167,7 @@ impl<'g> Level<'g> {
     /// The key of the current candidate (the cursor's position in this level).
     fn current(&self) -> Option<Key> {
         match &self.candidates {
-            Candidates::Bitmap { .. } => self.at.map(|twin| Key { twin, rel: None }),
+            Candidates::Bitmap(_) => self.at.map(|twin| Key { twin, rel: None }),
             Candidates::List { items, pos } => items.get(pos.checked_sub(1)?).map(Cand::key),
         }
     }
@@ -295,8 +292,16 @@ impl<'a, 's> Executor<'a, 's> {
             Some(key) if last == 0 => key.twin.checked_add(1),
             Some(key) => Some(key.twin),
         };
+        let twins = match next {
+            Some(first) => {
+                let mut twins = root.into_iter();
+                twins.advance_to(first);
+                twins
+            }
+            None => RoaringBitmap::new().into_iter(),
+        };
         let mut levels = vec![Level {
-            candidates: Candidates::Bitmap { set: root, next },
+            candidates: Candidates::Bitmap(twins),
             at: None,
             on_path: path.is_some(),
         }];
