@@ -321,23 +321,6 @@ fn cpu_seconds(stat_path: &str) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-/// Moves the calling thread to the idle scheduling class (Linux; elsewhere nothing).
-fn idle_class() {
-    #[cfg(target_os = "linux")]
-    {
-        use thread_priority::{
-            set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy,
-            ThreadPriority, ThreadSchedulePolicy,
-        };
-        let idle = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-        if let Err(e) =
-            set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, idle)
-        {
-            eprintln!("the receiver stays in the normal scheduling class: {e:?}");
-        }
-    }
-}
-
 /// The webhook receiver on its own thread. Returns its base URL and its thread id.
 fn start_receiver(recorder: Arc<Recorder>, idle: bool) -> anyhow::Result<(String, u32)> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -350,7 +333,7 @@ fn start_receiver(recorder: Arc<Recorder>, idle: bool) -> anyhow::Result<(String
             let tid = thread_id().unwrap_or(0);
             let _ = tid_tx.send(tid);
             if idle {
-                idle_class();
+                twingraph_server::background_priority(twingraph_server::DeliveryPriority::Idle);
             }
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

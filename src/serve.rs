@@ -98,18 +98,11 @@ pub struct Args {
     /// CPU priority of event delivery: `idle` takes only CPU that request handling leaves
     /// (writes keep their throughput; events catch up when load drops), `low` is nice 10,
     /// `normal` competes with request handling.
-    #[arg(long, value_enum, default_value_t = Priority::Idle)]
-    delivery_priority: Priority,
+    #[arg(long, default_value = "idle")]
+    delivery_priority: DeliveryPriority,
     /// Milliseconds between retention passes (tests shorten it).
     #[arg(long, default_value_t = 10_000, hide = true)]
     events_retention_interval_ms: u64,
-}
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum Priority {
-    Idle,
-    Low,
-    Normal,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -159,11 +152,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         retention_interval: Duration::from_millis(args.events_retention_interval_ms.max(10)),
         max_routes: args.max_event_routes,
         dead_letter_cap: args.event_dead_letter_cap.max(1),
-        priority: match args.delivery_priority {
-            Priority::Idle => DeliveryPriority::Idle,
-            Priority::Low => DeliveryPriority::Low,
-            Priority::Normal => DeliveryPriority::Normal,
-        },
+        priority: args.delivery_priority,
         ..EventsConfig::default()
     };
     let engine_config = EngineConfig {

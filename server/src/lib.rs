@@ -28,7 +28,7 @@ use twingraph_engine::Engine;
 
 pub use app::API_VERSIONS;
 pub use config::{Role, ServerConfig, Tokens};
-pub use events::{DeliveryPriority, Endpoints, EventsConfig};
+pub use events::{background_priority, DeliveryPriority, Endpoints, EventsConfig};
 pub use tls::{self_signed, server_config as tls_config, SelfSigned};
 
 /// Serves the ADT API on `listener` until `shutdown` completes, then stops accepting, lets

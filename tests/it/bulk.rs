@@ -45,6 +45,19 @@ fn export(data: &Path, file: &Path) -> String {
     std::fs::read_to_string(file).unwrap()
 }
 
+/// `twingraph generate` of the smart-building graph into `file`.
+fn generate(file: &Path, twins: usize, seed: u64) {
+    let out = twingraph(&[
+        "generate",
+        "--twins",
+        &twins.to_string(),
+        "--seed",
+        &seed.to_string(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -186,24 +199,9 @@ fn continue_on_error_keeps_good_lines_and_reports_the_rest() {
 fn generated_graph_imports_and_round_trips() {
     let dir = tempfile::tempdir().unwrap();
     let gen = dir.path().join("gen.ndjson");
-    let out = twingraph(&[
-        "generate",
-        "--twins",
-        "1300",
-        "--seed",
-        "3",
-        gen.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    generate(&gen, 1300, 3);
     let again = dir.path().join("gen2.ndjson");
-    twingraph(&[
-        "generate",
-        "--twins",
-        "1300",
-        "--seed",
-        "3",
-        again.to_str().unwrap(),
-    ]);
+    generate(&again, 1300, 3);
     assert_eq!(
         std::fs::read(&gen).unwrap(),
         std::fs::read(&again).unwrap(),
@@ -229,15 +227,7 @@ fn a_bulk_load_killed_mid_ingestion_is_rolled_back_at_the_next_open() {
 
     let dir = tempfile::tempdir().unwrap();
     let gen = dir.path().join("gen.ndjson");
-    let out = twingraph(&[
-        "generate",
-        "--twins",
-        "1300",
-        "--seed",
-        "5",
-        gen.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    generate(&gen, 1300, 5);
     let data = dir.path().join("data");
     let mut child = Command::new(env!("CARGO_BIN_EXE_twingraph"))
         .args(["import", "--data-dir", data.to_str().unwrap()])

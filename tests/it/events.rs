@@ -30,7 +30,6 @@ fn route(server: &Server, id: &str, endpoint: &str, filter: &str) {
         .assert_status(204);
 }
 
-/// Replaces what differs between runs (times, etags, the port in `source`) with markers.
 /// Creates sensor twins `t{i}` for every `i` of `ids`, each acknowledged.
 fn create_sensors(s: &Server, ids: std::ops::Range<usize>) {
     for i in ids {
@@ -39,6 +38,7 @@ fn create_sensors(s: &Server, ids: std::ops::Range<usize>) {
     }
 }
 
+/// Replaces what differs between runs (times, etags, the port in `source`) with markers.
 fn normalize(value: &mut Value, source: &str) {
     match value {
         Value::Object(map) => {

@@ -510,15 +510,6 @@ impl Chunk {
         }
     }
 
-    /// A chunk back from a worker, emptied for reuse as `number`.
-    fn reuse(mut self, number: u64) -> Chunk {
-        self.number = number;
-        self.text.clear();
-        self.lines.clear();
-        self.bytes = 0;
-        self
-    }
-
     fn push(&mut self, number: u64, section: Section, text: &str) {
         let start = self.text.len();
         self.text.push_str(text);
@@ -550,18 +541,8 @@ fn load_lines<R: BufRead + Send>(
         let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(workers * 2);
         let (done_tx, done_rx) = sync_channel::<Result<Done>>(workers * 2);
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
-        // Buffers go back to the thread that fills them: freed and allocated anew, these
-        // half-megabyte blocks were returned to the kernel and faulted in again each time, a
-        // tenth of the load's time.
-        let (spare_chunk_tx, spare_chunk_rx) = std::sync::mpsc::channel::<Chunk>();
-        let (spare_items_tx, spare_items_rx) = std::sync::mpsc::channel::<Vec<Staged>>();
-        let spare_items_rx = Arc::new(Mutex::new(spare_items_rx));
         let reader_done = done_tx.clone();
         spawn(scope, "bulk-read", move || {
-            let fresh = |number| match spare_chunk_rx.try_recv() {
-                Ok(chunk) => chunk.reuse(number),
-                Err(_) => Chunk::new(number),
-            };
             let mut chunk = Chunk::new(0);
             chunk.push(first.number, first.section, &first.text);
             loop {
@@ -579,7 +560,7 @@ fn load_lines<R: BufRead + Send>(
                     None => {}
                 }
                 if (end && !chunk.lines.is_empty()) || chunk.lines.len() >= CHUNK_LINES {
-                    let next = fresh(chunk.number + 1);
+                    let next = Chunk::new(chunk.number + 1);
                     let mut full = std::mem::replace(&mut chunk, next);
                     full.bytes = reader.bytes_read();
                     if chunk_tx.send(full).is_err() {
@@ -594,8 +575,6 @@ fn load_lines<R: BufRead + Send>(
         for _ in 0..workers {
             let rx = chunk_rx.clone();
             let tx = done_tx.clone();
-            let spare_chunk_tx = spare_chunk_tx.clone();
-            let spare_items_rx = spare_items_rx.clone();
             let context = &context;
             spawn(scope, "bulk-stage", move || {
                 let mut encoder = Encoder::new();
@@ -604,27 +583,27 @@ fn load_lines<R: BufRead + Send>(
                         Ok(rx) => rx.recv(),
                         Err(_) => return,
                     };
-                    let Ok(mut chunk) = next else {
+                    let Ok(chunk) = next else {
                         return;
                     };
                     let now = clock::now();
                     let mut last = 0;
-                    let spare = spare_items_rx.lock().ok().and_then(|rx| rx.try_recv().ok());
-                    let mut staged = spare.unwrap_or_else(|| Vec::with_capacity(CHUNK_LINES));
-                    staged.extend(chunk.lines.drain(..).map(|item| match item {
-                        Ok((number, section, start, end)) => {
-                            last = last.max(number);
-                            let text = chunk.text.get(start..end).unwrap_or_default();
-                            encoder.stage(number, section, text, context, &now)
-                        }
-                        Err(e) => {
-                            last = last.max(e.line);
-                            Staged::Failed(e)
-                        }
-                    }));
+                    let staged: Vec<Staged> = chunk
+                        .lines
+                        .into_iter()
+                        .map(|item| match item {
+                            Ok((number, section, start, end)) => {
+                                last = last.max(number);
+                                let text = chunk.text.get(start..end).unwrap_or_default();
+                                encoder.stage(number, section, text, context, &now)
+                            }
+                            Err(e) => {
+                                last = last.max(e.line);
+                                Staged::Failed(e)
+                            }
+                        })
+                        .collect();
                     let (number, bytes) = (chunk.number, chunk.bytes);
-                    // The reader may be done: then the chunk is simply dropped.
-                    let _ = spare_chunk_tx.send(chunk);
                     if tx.send(Ok((number, staged, last, bytes))).is_err() {
                         return;
                     }
@@ -632,17 +611,16 @@ fn load_lines<R: BufRead + Send>(
             })?;
         }
         drop(done_tx);
-        drop(spare_chunk_tx);
         let mut waiting = std::collections::BTreeMap::new();
         let mut next = 0u64;
         let result = (|| {
             for message in done_rx.iter() {
                 let (number, items, last, bytes) = message?;
                 waiting.insert(number, (items, last, bytes));
-                while let Some((mut items, last, bytes)) = waiting.remove(&next) {
+                while let Some((items, last, bytes)) = waiting.remove(&next) {
                     next += 1;
                     let time = clock::now();
-                    for item in items.drain(..) {
+                    for item in items {
                         let line = item_line(&item);
                         report.progress.section = Some(match item {
                             Staged::Relationship { .. } => Section::Relationships,
@@ -654,7 +632,6 @@ fn load_lines<R: BufRead + Send>(
                             return Ok(false);
                         }
                     }
-                    let _ = spare_items_tx.send(items);
                     report.progress.line = last;
                     report.progress.bytes = bytes;
                     report.progress.twins = loader.counts.0;

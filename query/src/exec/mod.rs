@@ -130,9 +130,13 @@ type Emit<'f, 'a, 's> = dyn FnMut(&mut Executor<'a, 's>, &[Level<'a>]) -> Result
 
 /// The candidates of one level, in key order.
 enum Candidates<'g> {
-    /// The root: twin numbers from a bitmap. One iterator for the whole page: asking the
-    /// bitmap for the range after each twin searched its containers again every row.
-    Bitmap(roaring::bitmap::IntoIter),
+    /// The root: twin numbers from a bitmap, and the one the level is at. One iterator for
+    /// the whole page: asking the bitmap for the range after each twin searched its
+    /// containers again every row.
+    Bitmap {
+        twins: roaring::bitmap::IntoIter,
+        at: Option<u32>,
+    },
     List {
         items: Vec<Cand<'g>>,
         pos: usize,
@@ -141,8 +145,6 @@ enum Candidates<'g> {
 
 struct Level<'g> {
     candidates: Candidates<'g>,
-    /// The twin the bitmap level is at (list levels are at `pos - 1`).
-    at: Option<u32>,
     /// The level was entered on the cursor's path; its first candidate may continue it.
     on_path: bool,
 }
@@ -151,10 +153,9 @@ impl<'g> Level<'g> {
     /// Moves to the next candidate and returns it (borrowed: no id is cloned per candidate).
     fn next(&mut self) -> Option<(u32, Option<&RelRef<'g>>)> {
         match &mut self.candidates {
-            Candidates::Bitmap(twins) => {
-                let twin = twins.next();
-                self.at = twin;
-                Some((twin?, None))
+            Candidates::Bitmap { twins, at } => {
+                *at = twins.next();
+                Some(((*at)?, None))
             }
             Candidates::List { items, pos } => {
                 let cand = items.get(*pos)?;
@@ -167,7 +168,7 @@ impl<'g> Level<'g> {
     /// The key of the current candidate (the cursor's position in this level).
     fn current(&self) -> Option<Key> {
         match &self.candidates {
-            Candidates::Bitmap(_) => self.at.map(|twin| Key { twin, rel: None }),
+            Candidates::Bitmap { at, .. } => at.map(|twin| Key { twin, rel: None }),
             Candidates::List { items, pos } => items.get(pos.checked_sub(1)?).map(Cand::key),
         }
     }
@@ -301,8 +302,7 @@ impl<'a, 's> Executor<'a, 's> {
             None => RoaringBitmap::new().into_iter(),
         };
         let mut levels = vec![Level {
-            candidates: Candidates::Bitmap(twins),
-            at: None,
+            candidates: Candidates::Bitmap { twins, at: None },
             on_path: path.is_some(),
         }];
         let mut emitted = 0u64;
@@ -365,7 +365,6 @@ impl<'a, 's> Executor<'a, 's> {
             }
             levels.push(Level {
                 candidates: Candidates::List { items, pos: 0 },
-                at: None,
                 on_path: continues_path,
             });
         }

@@ -33,22 +33,24 @@ pub(crate) struct Key {
     pub rel: Option<(u32, Arc<str>)>,
 }
 
+/// A candidate's key fields, borrowed: comparing keys without cloning ids.
+type KeyRef<'k> = (u32, Option<(u32, &'k str)>);
+
+fn key_ref<'k>(twin: u32, rel: Option<&'k RelRef<'_>>) -> KeyRef<'k> {
+    (twin, rel.map(|r| (r.source, &**r.id)))
+}
+
 impl Key {
     /// Whether this is the key of the candidate (`twin`, `rel`).
     pub(crate) fn is(&self, twin: u32, rel: Option<&RelRef<'_>>) -> bool {
-        self.twin == twin
-            && match (&self.rel, rel) {
-                (None, None) => true,
-                (Some((source, id)), Some(r)) => *source == r.source && id == r.id,
-                _ => false,
-            }
+        let own = (self.twin, self.rel.as_ref().map(|(s, id)| (*s, &**id)));
+        own == key_ref(twin, rel)
     }
 }
 
 impl Cand<'_> {
-    /// The key's fields, borrowed: sorting and deduplicating without cloning ids.
-    fn key_ref(&self) -> (u32, Option<(u32, &str)>) {
-        (self.twin, self.rel.as_ref().map(|r| (r.source, &**r.id)))
+    fn key_ref(&self) -> KeyRef<'_> {
+        key_ref(self.twin, self.rel.as_ref())
     }
 
     pub(crate) fn key(&self) -> Key {

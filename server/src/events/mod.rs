@@ -85,6 +85,19 @@ pub enum DeliveryPriority {
     Normal,
 }
 
+impl std::str::FromStr for DeliveryPriority {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "idle" => Ok(DeliveryPriority::Idle),
+            "low" => Ok(DeliveryPriority::Low),
+            "normal" => Ok(DeliveryPriority::Normal),
+            other => Err(format!("'{other}' is not idle, low or normal")),
+        }
+    }
+}
+
 impl Default for EventsConfig {
     fn default() -> Self {
         EventsConfig {
@@ -210,7 +223,7 @@ impl Events {
 /// sending one event per request cost the write path a quarter of its throughput; an
 /// idle-class thread is preempted the moment a normal one wakes. On an unsaturated machine
 /// neither changes anything.
-pub(crate) fn background_priority(priority: DeliveryPriority) {
+pub fn background_priority(priority: DeliveryPriority) {
     #[cfg(target_os = "linux")]
     {
         use thread_priority::{
@@ -306,5 +319,14 @@ mod tests {
         assert_eq!(nice, 10);
         // An unprivileged process may always move a thread of its own to the idle class.
         assert_eq!(after(DeliveryPriority::Idle).0, idle);
+    }
+
+    #[test]
+    fn delivery_priority_parses_its_three_names_only() {
+        assert_eq!("idle".parse(), Ok(DeliveryPriority::Idle));
+        assert_eq!("low".parse(), Ok(DeliveryPriority::Low));
+        assert_eq!("normal".parse(), Ok(DeliveryPriority::Normal));
+        assert!("Idle".parse::<DeliveryPriority>().is_err());
+        assert!("".parse::<DeliveryPriority>().is_err());
     }
 }
