@@ -58,6 +58,10 @@ pub struct Args {
     /// MiB of twin documents kept in memory for queries and reads (0: none).
     #[arg(long, default_value_t = 128)]
     doc_cache_mb: usize,
+    /// MiB of twin field summaries (top-level scalar members) that filters over many twins
+    /// compare instead of reading documents (0: none).
+    #[arg(long, default_value_t = 256)]
+    field_cache_mb: usize,
     /// MiB of RocksDB's block cache, shared by every column family.
     #[arg(long, default_value_t = 256)]
     block_cache_mb: usize,
@@ -157,6 +161,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let engine_config = EngineConfig {
         doc_cache_bytes: args.doc_cache_mb << 20,
+        field_cache_bytes: args.field_cache_mb << 20,
         block_cache_bytes: args.block_cache_mb.max(1) << 20,
         ..EngineConfig::default()
     };

@@ -47,6 +47,9 @@ pub struct EngineConfig {
     /// Bytes of twin documents kept in memory by (twin, version): traversals and point reads
     /// of hot twins skip RocksDB. 0 turns it off.
     pub doc_cache_bytes: usize,
+    /// Bytes of twin field summaries (`fields.rs`) kept in memory by (twin, version): filters
+    /// over many twins compare them instead of reading documents. 0 turns it off.
+    pub field_cache_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -57,6 +60,7 @@ impl Default for EngineConfig {
             max_twins: u64::from(u32::MAX),
             block_cache_bytes: 256 << 20,
             doc_cache_bytes: 128 << 20,
+            field_cache_bytes: 256 << 20,
         }
     }
 }
@@ -95,6 +99,8 @@ pub struct Engine {
     /// Called after `durable_seq` advances, outside every engine lock (delivery wakes on it).
     on_durable: RwLock<Vec<DurableHook>>,
     pub(crate) docs: DocCache,
+    /// Twins' field summaries, kept like documents (same keys, same versions).
+    pub(crate) fields: DocCache,
     /// The version the next rewritten twin gets (see `State::versions`).
     next_version: AtomicU64,
 }
@@ -129,6 +135,7 @@ impl Engine {
             .map(|name| ColumnFamilyDescriptor::new(*name, cf_options_with(name, Some(&cache))));
         let db = DB::open_cf_descriptors(&options, path, cfs)?;
         let docs = DocCache::new(config.doc_cache_bytes);
+        let fields = DocCache::new(config.field_cache_bytes);
         let mut engine = Engine {
             db,
             config,
@@ -143,6 +150,7 @@ impl Engine {
             durable_seq: AtomicU64::new(0),
             on_durable: RwLock::new(Vec::new()),
             docs,
+            fields,
             next_version: AtomicU64::new(1),
         };
         engine.check_format()?;

@@ -1,5 +1,5 @@
 //! Twin documents recently read, kept in memory so that traversals and point reads skip
-//! RocksDB. Each entry is a twin's document at one version and never changes: a snapshot knows
+//! RocksDB. A second instance holds twins' field summaries (`fields.rs`) the same way. Each entry is a twin's document at one version and never changes: a snapshot knows
 //! the version of every twin it can see (`State::versions`: the commit that last wrote the
 //! twin, 0 for a twin not written since the store was opened), so an entry it finds holds
 //! exactly the bytes RocksDB would return at that snapshot. Writes do not touch the cache;
@@ -73,6 +73,11 @@ impl DocCache {
         documents.saturating_mul(1024) <= self.budget / 4
     }
 
+    /// Whether the cache was given any memory.
+    pub fn enabled(&self) -> bool {
+        !self.segments.is_empty()
+    }
+
     fn slot(&self, num: u32) -> Option<&Slot> {
         let segment = self.segments.get((num >> SEGMENT_BITS) as usize)?.get()?;
         segment.get(num as usize & (SEGMENT - 1))
@@ -89,20 +94,20 @@ impl DocCache {
     }
 
     /// Caches `doc` as twin `num`'s document at `version`, unless the cache holds a later
-    /// version of it or cannot make room.
-    pub fn insert(&self, num: u32, version: u64, doc: Arc<[u8]>) {
+    /// version of it or cannot make room. False when it could not make room.
+    pub fn insert(&self, num: u32, version: u64, doc: Arc<[u8]>) -> bool {
         let Some(segment) = self.segments.get((num >> SEGMENT_BITS) as usize) else {
-            return;
+            return false;
         };
         let weight = weight_of(&doc);
         if weight > self.budget / 8 {
-            return;
+            return false;
         }
         let slots = match segment.get() {
             Some(slots) => slots,
             None => {
                 if !self.make_room(SEGMENT_BYTES) {
-                    return;
+                    return false;
                 }
                 let mut created = false;
                 let slots = segment.get_or_init(|| {
@@ -117,10 +122,11 @@ impl DocCache {
             }
         };
         if !self.make_room(weight) {
-            return;
+            return false;
         }
         let Some(slot) = slots.get(num as usize & (SEGMENT - 1)) else {
-            return;
+            self.held.fetch_sub(weight, Ordering::Relaxed);
+            return false;
         };
         let mut entry = slot.lock();
         // A reader of an older snapshot leaves the newer version in place.
@@ -132,6 +138,7 @@ impl DocCache {
         };
         drop(entry);
         self.held.fetch_sub(refund, Ordering::Relaxed);
+        true
     }
 
     /// Reserves `weight` bytes, evicting entries not read since the sweep last passed them.
@@ -214,7 +221,7 @@ mod tests {
             "replaced and refused entries are not counted"
         );
         assert!(DocCache::new(0).get(1, 0).is_none());
-        DocCache::new(0).insert(1, 0, doc("{}"));
+        assert!(!DocCache::new(0).insert(1, 0, doc("{}")));
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod delivery;
 mod doc_cache;
 pub mod dtdl;
 mod error;
+pub mod fields;
 mod graph;
 mod index;
 pub mod json_text;

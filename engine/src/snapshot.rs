@@ -316,6 +316,27 @@ impl<'a> Snapshot<'a> {
         doc
     }
 
+    /// Twin `num`'s field summary (`fields::members` reads it) as this snapshot sees the
+    /// twin, if the field cache holds it.
+    pub fn twin_fields(&self, num: u32) -> Option<Arc<[u8]>> {
+        self.engine.fields.get(num, self.version(num))
+    }
+
+    /// Summarises `doc`, twin `num`'s document as read from this snapshot, and caches the
+    /// summary. `None` when it was not cached: the field cache is off or full (a caller
+    /// scanning many twins stops summarising), or the document is not an object.
+    pub fn summarise_twin(&self, num: u32, doc: &[u8]) -> Option<Arc<[u8]>> {
+        if !self.engine.fields.enabled() {
+            return None;
+        }
+        let summary: Arc<[u8]> = Arc::from(crate::fields::summarise(doc)?);
+        let cached = self
+            .engine
+            .fields
+            .insert(num, self.version(num), summary.clone());
+        cached.then_some(summary)
+    }
+
     /// A reader of twins' stored JSON for numbers asked in ascending order (a scan over a
     /// bitmap): the document cache first, then one iterator that steps to near numbers and
     /// seeks to far ones, instead of a point read per twin.

@@ -44,31 +44,35 @@ const MODELS: [&str; 5] = [
 ];
 const NAMES: [&str; 3] = ["contains", "feeds", "near"];
 
+fn random_twin(engine: &Engine, rng: &mut Rng, t: usize) {
+    let mut props = json!({});
+    if rng.chance(60) {
+        props["name"] = json!(rng.pick(&["a", "b", "ab", "ba"]));
+    }
+    if rng.chance(60) {
+        props["temperature"] = json!(rng.pick(&[10.0, 20.5, 21.0, 30.0]));
+    }
+    if rng.chance(50) {
+        props["level"] = json!(rng.below(3));
+    }
+    if rng.chance(40) {
+        props["active"] = json!(rng.chance(50));
+    }
+    if rng.chance(40) {
+        props["tags"] = json!({"color": rng.pick(&["red", "blue"])});
+    }
+    if rng.chance(30) {
+        let floors: Vec<usize> = (1..=3).filter(|_| rng.chance(50)).collect();
+        props["floors"] = json!(floors);
+    }
+    let model = *rng.pick(&MODELS);
+    twin(engine, &format!("t{t}"), model, props);
+}
+
 fn random_graph(engine: &Engine, rng: &mut Rng) -> usize {
     let twins = 6 + rng.below(10);
     for t in 0..twins {
-        let mut props = json!({});
-        if rng.chance(60) {
-            props["name"] = json!(rng.pick(&["a", "b", "ab", "ba"]));
-        }
-        if rng.chance(60) {
-            props["temperature"] = json!(rng.pick(&[10.0, 20.5, 21.0, 30.0]));
-        }
-        if rng.chance(50) {
-            props["level"] = json!(rng.below(3));
-        }
-        if rng.chance(40) {
-            props["active"] = json!(rng.chance(50));
-        }
-        if rng.chance(40) {
-            props["tags"] = json!({"color": rng.pick(&["red", "blue"])});
-        }
-        if rng.chance(30) {
-            let floors: Vec<usize> = (1..=3).filter(|_| rng.chance(50)).collect();
-            props["floors"] = json!(floors);
-        }
-        let model = *rng.pick(&MODELS);
-        twin(engine, &format!("t{t}"), model, props);
+        random_twin(engine, rng, t);
     }
     let relationships = twins + rng.below(twins * 2);
     for r in 0..relationships {
@@ -324,8 +328,23 @@ fn planned_executor_matches_the_reference() {
         let dir = tempfile::tempdir().expect("tempdir");
         let engine = open(dir.path());
         let twins = random_graph(&engine, &mut rng);
-        let snap = engine.snapshot();
-        for _ in 0..260 {
+        let first = engine.snapshot();
+        let mut later = None;
+        for round in 0..260 {
+            if round == 130 {
+                // Rewrite half the twins once the caches hold the first versions: queries
+                // on either snapshot must see only their own versions.
+                for t in 0..twins {
+                    if rng.chance(50) {
+                        random_twin(&engine, &mut rng, t);
+                    }
+                }
+                later = Some(engine.snapshot());
+            }
+            let snap = match &later {
+                Some(later) if round % 2 == 0 => later,
+                _ => &first,
+            };
             let (text, cypher_hops) = random_query(&mut rng, twins);
             let options = QueryOptions {
                 cypher_hops,
@@ -334,7 +353,7 @@ fn planned_executor_matches_the_reference() {
             let prepared = prepare(&text, &options).unwrap_or_else(|e| panic!("{text}: {e}"));
             let scope = crate::check::check(&text, prepared.query()).expect("checked");
             let expected = reference::evaluate(
-                &snap,
+                snap,
                 prepared.query(),
                 &scope,
                 HopRules {
@@ -342,13 +361,13 @@ fn planned_executor_matches_the_reference() {
                 },
             );
 
-            let whole = prepared.first_page(&snap, 1000, &options).expect("execute");
+            let whole = prepared.first_page(snap, 1000, &options).expect("execute");
             assert!(whole.continuation.is_none(), "{text}");
             let size = 1 + rng.below(5);
-            let mut page = prepared.first_page(&snap, size, &options).expect("execute");
+            let mut page = prepared.first_page(snap, size, &options).expect("execute");
             let mut paged = std::mem::take(&mut page.rows);
             while let Some(token) = page.continuation.take() {
-                page = next_page(&snap, &token, size, &options).expect("next page");
+                page = next_page(snap, &token, size, &options).expect("next page");
                 assert!(!page.rows.is_empty() && page.rows.len() <= size, "{text}");
                 paged.append(&mut page.rows);
             }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
+use twingraph_engine::fields::{self, Field};
 use twingraph_engine::json_text::Text as Key;
 use twingraph_engine::DocBytes;
 
@@ -102,6 +103,38 @@ impl Doc {
         Ok(Doc { text, fields })
     }
 
+    /// The wanted members of a twin answered from its field summary (`fields.rs`), without
+    /// the document: `None` when one of them is not a scalar there, and the document must be
+    /// read instead.
+    pub(crate) fn from_summary(summary: &[u8], members: &[String]) -> Option<Doc> {
+        let mut found = Map::new();
+        let mut left = members.len();
+        for (name, field) in fields::members(summary) {
+            if left == 0 {
+                break;
+            }
+            if members.binary_search_by(|m| m.as_str().cmp(name)).is_err() {
+                continue;
+            }
+            let value = match field {
+                Field::Null => Value::Null,
+                Field::Bool(b) => Value::Bool(b),
+                Field::U64(n) => Value::from(n),
+                Field::I64(n) => Value::from(n),
+                Field::F64(x) => Value::Number(serde_json::Number::from_f64(x)?),
+                Field::Str(s) => Value::String(s.to_string()),
+                Field::Opaque => return None,
+            };
+            if found.insert(name.to_string(), value).is_none() {
+                left -= 1;
+            }
+        }
+        Some(Doc {
+            text: None,
+            fields: Value::Object(found),
+        })
+    }
+
     /// Adds the text to a document loaded without it.
     pub(crate) fn add_text(&mut self, bytes: DocBytes<'_>) {
         self.text = Some(Text::new(bytes));
@@ -169,8 +202,10 @@ impl<'de> Visitor<'de> for Pick<'_> {
                 .is_ok()
             {
                 let value: Value = map.next_value()?;
-                self.found.insert(key.into_owned(), value);
-                left -= 1;
+                // A repeated member (stored documents have none) replaces, as in a parse.
+                if self.found.insert(key.into_owned(), value).is_none() {
+                    left -= 1;
+                }
                 if left == 0 {
                     *self.complete = true;
                     return Err(de::Error::custom("all wanted members read"));
@@ -219,6 +254,36 @@ mod tests {
         assert_eq!(doc.fields, serde_json::from_str::<Value>(text).unwrap());
         let doc = load(&Wanted::none());
         assert_eq!(doc.fields, serde_json::json!({}));
+    }
+
+    #[test]
+    fn summaries_answer_exactly_what_documents_do() {
+        let text = r#"{"$dtId":"a","n":null,"b":true,"u":7,"i":-7,"f":2.50,"e":1E2,"s":"x\"y","o":{"k":1},"l":[1],"$metadata":{}}"#;
+        let summary = twingraph_engine::fields::summarise(text.as_bytes()).unwrap();
+        let sets: [&[&str]; 5] = [
+            &["n", "u", "missing"],
+            &["b", "f", "s", "i", "e"],
+            &["$dtId"],
+            &["zz"],
+            &["$dtId", "b", "e", "f", "i", "n", "s", "u"],
+        ];
+        for set in sets {
+            let paths: Vec<[&str; 1]> = set.iter().map(|m| [*m]).collect();
+            let w = wanted(&paths.iter().map(|p| &p[..]).collect::<Vec<_>>());
+            let Wanted::Members(members) = &w else {
+                unreachable!()
+            };
+            let from_doc = Doc::load(DocBytes::Read(text.as_bytes()), &w, false).unwrap();
+            let from_summary = Doc::from_summary(&summary, members).expect("all scalars");
+            assert_eq!(from_summary.fields, from_doc.fields, "{set:?}");
+            // Numbers print as the document's parse prints them (2.50 as 2.5, 1E2 as 100.0).
+            assert_eq!(from_summary.fields.to_string(), from_doc.fields.to_string());
+            assert!(from_summary.text.is_none());
+        }
+        for opaque in ["o", "l", "$metadata"] {
+            let members = vec!["b".to_string(), opaque.to_string()];
+            assert!(Doc::from_summary(&summary, &members).is_none(), "{opaque}");
+        }
     }
 
     #[test]

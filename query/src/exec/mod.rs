@@ -194,6 +194,9 @@ struct Executor<'a, 's> {
     root_size: u64,
     /// Candidate lists of finished levels, reused by the next expansions.
     spare: Vec<Vec<Cand<'a>>>,
+    /// Documents read for a few members are summarised into the field cache (until it
+    /// proves full or off).
+    summarising: bool,
     work: Work,
 }
 
@@ -261,6 +264,7 @@ impl<'a, 's> Executor<'a, 's> {
             root_scan: None,
             root_size: 0,
             spare: Vec::new(),
+            summarising: true,
             work: Work::default(),
         }
     }
@@ -475,6 +479,21 @@ impl<'a, 's> Executor<'a, 's> {
                         continue;
                     }
                     self.work.documents += u64::from(slot.doc.is_none());
+                    // A few scalar members (what filters mostly read) come from the twin's
+                    // field summary when the field cache holds it: no document read or parse.
+                    let members = match wanted {
+                        Wanted::Members(members) if !keep_text && !members.is_empty() => {
+                            Some(members.as_slice())
+                        }
+                        _ => None,
+                    };
+                    if let (Some(members), None) = (members, &slot.doc) {
+                        let summary = self.snap.twin_fields(slot.num);
+                        if let Some(doc) = summary.and_then(|s| Doc::from_summary(&s, members)) {
+                            slot.doc = Some(doc);
+                            continue;
+                        }
+                    }
                     let bytes = if var == self.plan.root.var {
                         let scan = self
                             .root_scan
@@ -483,10 +502,23 @@ impl<'a, 's> Executor<'a, 's> {
                     } else {
                         self.snap.twin_bytes_by_num(slot.num)?.map(DocBytes::Cached)
                     };
-                    match bytes {
-                        Some(bytes) => fill(&mut slot.doc, bytes, wanted, keep_text)?,
-                        None => return Ok(false),
+                    let Some(bytes) = bytes else {
+                        return Ok(false);
+                    };
+                    if let (Some(members), None, true) = (members, &slot.doc, self.summarising) {
+                        match self.snap.summarise_twin(slot.num, &bytes) {
+                            Some(summary) => {
+                                if let Some(doc) = Doc::from_summary(&summary, members) {
+                                    slot.doc = Some(doc);
+                                    continue;
+                                }
+                            }
+                            // The cache is off or full: the rest of the run picks members
+                            // out of documents (cheaper than summarising them for nothing).
+                            None => self.summarising = false,
+                        }
                     }
+                    fill(&mut slot.doc, bytes, wanted, keep_text)?;
                 }
             }
         }
