@@ -1,6 +1,7 @@
 //! The query classes of issue 3 side by side with SQLite, in one process and one run, printed
 //! as a markdown table of median times and ratios. `cargo bench --bench query_vs_sqlite`;
-//! `TWINGRAPH_BENCH_SCALE=1m` adds the one-million-twin graph; an argument that is not a
+//! `TWINGRAPH_BENCH_PROFILE=<seconds>` first runs each class on our side alone that long,
+//! for a profiler. `TWINGRAPH_BENCH_SCALE=1m` adds the one-million-twin graph; an argument that is not a
 //! flag keeps only the classes whose name contains it. Under `cargo test --all-targets` it runs
 //! once over a small graph, as a check that both stores give the same rows.
 //!
@@ -44,6 +45,11 @@ fn median(mut f: impl FnMut() -> usize) -> Duration {
     times[times.len() / 2]
 }
 
+/// `TWINGRAPH_BENCH_PROFILE=<seconds>`: loop each class's query on our side that long first.
+fn profile_secs() -> Option<u64> {
+    std::env::var("TWINGRAPH_BENCH_PROFILE").ok()?.parse().ok()
+}
+
 fn show(d: Duration) -> String {
     let us = d.as_secs_f64() * 1e6;
     if us < 1_000.0 {
@@ -79,6 +85,14 @@ fn main() {
                 continue;
             }
             let prepared = setup::prepared(&class.adt);
+            if let Some(secs) = profile_secs() {
+                // Runs only our side for a while, for a profiler to attach to.
+                eprintln!("profiling {} for {secs} s", class.name);
+                let until = Instant::now() + Duration::from_secs(secs);
+                while Instant::now() < until {
+                    black_box(setup::run_ours(&fixture.engine, &prepared).len());
+                }
+            }
             let rows = setup::run_ours(&fixture.engine, &prepared).len();
             let ours = median(|| setup::run_ours(&fixture.engine, &prepared).len());
             let theirs = median(|| setup::run_sqlite(&fixture.sqlite, &class.sql).len());

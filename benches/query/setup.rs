@@ -68,8 +68,11 @@ pub fn load(twins: usize) -> Fixture {
         dir.path().join("engine"),
         EngineConfig {
             sync_writes: false,
-            // The same memory for data as SQLite's page cache below (1 GiB).
-            block_cache_bytes: 1 << 30,
+            // The same memory for data as SQLite's page cache below (1 GiB), shared by the
+            // block cache, the document cache and the field cache.
+            block_cache_bytes: (1 << 30) - (128 << 20) - (256 << 20),
+            doc_cache_bytes: 128 << 20,
+            field_cache_bytes: 256 << 20,
             ..EngineConfig::default()
         },
     )

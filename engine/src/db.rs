@@ -27,6 +27,7 @@ use crate::doc_cache::DocCache;
 use crate::dtdl::{Catalog, StoredModel};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
+use crate::id_cache::IdCache;
 use crate::index::ModelIndex;
 use crate::keys::*;
 use crate::{clock, model};
@@ -98,12 +99,16 @@ pub struct Engine {
     durable_seq: AtomicU64,
     /// Called after `durable_seq` advances, outside every engine lock (delivery wakes on it).
     on_durable: RwLock<Vec<DurableHook>>,
-    pub(crate) docs: DocCache,
+    pub(crate) docs: DocCache<str>,
     /// Twins' field summaries, kept like documents (same keys, same versions).
-    pub(crate) fields: DocCache,
+    pub(crate) fields: DocCache<[u8]>,
+    pub(crate) ids: IdCache,
     /// The version the next rewritten twin gets (see `State::versions`).
     next_version: AtomicU64,
 }
+
+/// Ids the id cache holds at most: the anchors of recent queries, in about 8 MiB.
+const ID_CACHE_SLOTS: usize = 1 << 18;
 
 type DurableHook = Box<dyn Fn(u64) + Send + Sync>;
 
@@ -136,6 +141,7 @@ impl Engine {
         let db = DB::open_cf_descriptors(&options, path, cfs)?;
         let docs = DocCache::new(config.doc_cache_bytes);
         let fields = DocCache::new(config.field_cache_bytes);
+        let ids = IdCache::new(ID_CACHE_SLOTS);
         let mut engine = Engine {
             db,
             config,
@@ -151,6 +157,7 @@ impl Engine {
             on_durable: RwLock::new(Vec::new()),
             docs,
             fields,
+            ids,
             next_version: AtomicU64::new(1),
         };
         engine.check_format()?;

@@ -25,27 +25,38 @@ const ENTRY_OVERHEAD: u64 = 64;
 /// Slots one insert sweeps at most while making room: bounds an insert's work.
 const SWEEP_LIMIT: usize = 4 * SEGMENT;
 
-type Slot = Mutex<Entry>;
+type Slot<T> = Mutex<Entry<T>>;
 
-#[derive(Default)]
-struct Entry {
+struct Entry<T: ?Sized> {
     /// The document and its version.
-    doc: Option<(u64, Arc<[u8]>)>,
+    doc: Option<(u64, Arc<T>)>,
     /// Read since the sweep last passed.
     used: bool,
 }
 
-/// What a segment of slots costs; counted against the budget while it exists.
-const SEGMENT_BYTES: u64 = (SEGMENT * std::mem::size_of::<Slot>()) as u64;
-
-/// What an entry holding `doc` counts against the budget.
-fn weight_of(doc: &[u8]) -> u64 {
-    doc.len() as u64 + ENTRY_OVERHEAD
+impl<T: ?Sized> Default for Entry<T> {
+    fn default() -> Self {
+        Entry {
+            doc: None,
+            used: false,
+        }
+    }
 }
 
-pub(crate) struct DocCache {
+/// What a segment of slots costs; counted against the budget while it exists (the same for
+/// every `T`: an entry holds a pointer to it).
+const SEGMENT_BYTES: u64 = (SEGMENT * std::mem::size_of::<Slot<[u8]>>()) as u64;
+
+/// What an entry holding `doc` counts against the budget.
+fn weight_of<T: AsRef<[u8]> + ?Sized>(doc: &T) -> u64 {
+    doc.as_ref().len() as u64 + ENTRY_OVERHEAD
+}
+
+/// Cached per twin and version: documents as `str` (checked UTF-8 once, when cached), field
+/// summaries as bytes.
+pub(crate) struct DocCache<T: AsRef<[u8]> + ?Sized> {
     /// `segments[n >> SEGMENT_BITS]` holds twin `n`'s slot. Empty when configured with no memory.
-    segments: Box<[OnceLock<Box<[Slot]>>]>,
+    segments: Box<[OnceLock<Box<[Slot<T>]>>]>,
     budget: u64,
     /// Bytes held: documents plus `ENTRY_OVERHEAD` each, and the allocated segments.
     held: AtomicU64,
@@ -53,8 +64,8 @@ pub(crate) struct DocCache {
     hand: Mutex<u64>,
 }
 
-impl DocCache {
-    pub fn new(bytes: usize) -> DocCache {
+impl<T: AsRef<[u8]> + ?Sized> DocCache<T> {
+    pub fn new(bytes: usize) -> DocCache<T> {
         let segments = match bytes {
             0 => 0,
             _ => 1usize << (32 - SEGMENT_BITS),
@@ -78,12 +89,12 @@ impl DocCache {
         !self.segments.is_empty()
     }
 
-    fn slot(&self, num: u32) -> Option<&Slot> {
+    fn slot(&self, num: u32) -> Option<&Slot<T>> {
         let segment = self.segments.get((num >> SEGMENT_BITS) as usize)?.get()?;
         segment.get(num as usize & (SEGMENT - 1))
     }
 
-    pub fn get(&self, num: u32, version: u64) -> Option<Arc<[u8]>> {
+    pub fn get(&self, num: u32, version: u64) -> Option<Arc<T>> {
         let mut entry = self.slot(num)?.lock();
         let doc = match &entry.doc {
             Some((v, doc)) if *v == version => doc.clone(),
@@ -95,11 +106,11 @@ impl DocCache {
 
     /// Caches `doc` as twin `num`'s document at `version`, unless the cache holds a later
     /// version of it or cannot make room. False when it could not make room.
-    pub fn insert(&self, num: u32, version: u64, doc: Arc<[u8]>) -> bool {
+    pub fn insert(&self, num: u32, version: u64, doc: Arc<T>) -> bool {
         let Some(segment) = self.segments.get((num >> SEGMENT_BITS) as usize) else {
             return false;
         };
-        let weight = weight_of(&doc);
+        let weight = weight_of(&*doc);
         if weight > self.budget / 8 {
             return false;
         }
@@ -134,7 +145,7 @@ impl DocCache {
             weight
         } else {
             let old = entry.doc.replace((version, doc));
-            old.map_or(0, |(_, old)| weight_of(&old))
+            old.map_or(0, |(_, old)| weight_of(&*old))
         };
         drop(entry);
         self.held.fetch_sub(refund, Ordering::Relaxed);
@@ -179,7 +190,7 @@ impl DocCache {
                     let evicted = entry.doc.take();
                     drop(entry);
                     if let Some((_, doc)) = evicted {
-                        self.held.fetch_sub(weight_of(&doc), Ordering::Relaxed);
+                        self.held.fetch_sub(weight_of(&*doc), Ordering::Relaxed);
                     }
                 }
             }
@@ -195,17 +206,17 @@ impl DocCache {
 mod tests {
     use super::*;
 
-    fn doc(text: &str) -> Arc<[u8]> {
-        Arc::from(text.as_bytes())
+    fn doc(text: &str) -> Arc<str> {
+        Arc::from(text)
     }
 
     #[test]
     fn an_entry_answers_only_for_its_version_and_later_versions_win() {
-        let cache = DocCache::new(2 * SEGMENT_BYTES as usize + (64 << 10));
+        let cache = DocCache::<str>::new(2 * SEGMENT_BYTES as usize + (64 << 10));
         cache.insert(1, 0, doc("{\"v\":0}"));
-        assert_eq!(cache.get(1, 0).as_deref(), Some(&b"{\"v\":0}"[..]));
+        assert_eq!(cache.get(1, 0).as_deref(), Some("{\"v\":0}"));
         cache.insert(1, 7, doc("{\"v\":7}"));
-        assert_eq!(cache.get(1, 7).as_deref(), Some(&b"{\"v\":7}"[..]));
+        assert_eq!(cache.get(1, 7).as_deref(), Some("{\"v\":7}"));
         assert!(cache.get(1, 0).is_none());
         // A reader of an older snapshot does not push out the newer version.
         cache.insert(1, 3, doc("{\"v\":3}"));
@@ -220,14 +231,14 @@ mod tests {
             2 * SEGMENT_BYTES + 2 * ENTRY_OVERHEAD + 9,
             "replaced and refused entries are not counted"
         );
-        assert!(DocCache::new(0).get(1, 0).is_none());
-        assert!(!DocCache::new(0).insert(1, 0, doc("{}")));
+        assert!(DocCache::<str>::new(0).get(1, 0).is_none());
+        assert!(!DocCache::<str>::new(0).insert(1, 0, doc("{}")));
     }
 
     #[test]
     fn memory_is_bounded_and_read_entries_survive_the_sweep() {
         let budget = SEGMENT_BYTES as usize + (64 << 10);
-        let cache = DocCache::new(budget);
+        let cache = DocCache::<[u8]>::new(budget);
         let big: Arc<[u8]> = Arc::from(vec![b' '; 100]);
         cache.insert(5, 1, big.clone());
         for n in 10..10_000u32 {

@@ -15,6 +15,7 @@ pub mod dtdl;
 mod error;
 pub mod fields;
 mod graph;
+mod id_cache;
 mod index;
 pub mod json_text;
 mod keys;

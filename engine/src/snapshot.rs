@@ -16,10 +16,10 @@ use crate::keys::*;
 use crate::relationship::Relationship;
 use crate::twin::{Twin, TwinJson};
 
-/// A document's stored bytes: shared from the document cache, borrowed from a reader, or
-/// read into a buffer of their own.
+/// A document's stored bytes: shared from the document cache (checked UTF-8 there), borrowed
+/// from a reader, or read into a buffer of their own.
 pub enum DocBytes<'a> {
-    Cached(Arc<[u8]>),
+    Cached(Arc<str>),
     Read(&'a [u8]),
     Owned(Vec<u8>),
 }
@@ -29,7 +29,7 @@ impl std::ops::Deref for DocBytes<'_> {
 
     fn deref(&self) -> &[u8] {
         match self {
-            DocBytes::Cached(doc) => doc,
+            DocBytes::Cached(doc) => doc.as_bytes(),
             DocBytes::Read(bytes) => bytes,
             DocBytes::Owned(bytes) => bytes,
         }
@@ -78,9 +78,7 @@ impl<'a> TwinScan<'a> {
         }
         self.fill_left -= 1;
         let snap = self.snap;
-        Ok(self
-            .read(num)?
-            .map(|bytes| DocBytes::Cached(snap.cache(num, version, bytes))))
+        Ok(self.read(num)?.map(|bytes| snap.cache(num, version, bytes)))
     }
 
     fn read(&mut self, num: u32) -> Result<Option<&[u8]>> {
@@ -280,12 +278,18 @@ impl<'a> Snapshot<'a> {
     }
 
     pub fn twin_num(&self, id: &str) -> Result<Option<u32>> {
-        match self.get(CF_TWIN_IDS, id.as_bytes())? {
-            Some(v) => Ok(Some(
-                decode_u32(&v).ok_or_else(|| Error::Corruption("twin number".into()))?,
-            )),
-            None => Ok(None),
+        if let Some(num) = self.engine.ids.get(id) {
+            // Sound because numbers are never reused: see `id_cache.rs`.
+            if self.state.index.all().contains(num) {
+                return Ok(Some(num));
+            }
         }
+        let Some(v) = self.get(CF_TWIN_IDS, id.as_bytes())? else {
+            return Ok(None);
+        };
+        let num = decode_u32(&v).ok_or_else(|| Error::Corruption("twin number".into()))?;
+        self.engine.ids.insert(id, num);
+        Ok(Some(num))
     }
 
     pub fn twin_by_num(&self, num: u32) -> Result<Option<Twin>> {
@@ -298,10 +302,10 @@ impl<'a> Snapshot<'a> {
     /// The stored JSON of twin `num` (its ADT wire form), unparsed: for readers that pass
     /// documents through or pick a few fields out of them.
     /// Served from the document cache when it holds this twin's version.
-    pub fn twin_bytes_by_num(&self, num: u32) -> Result<Option<Arc<[u8]>>> {
+    pub fn twin_bytes_by_num(&self, num: u32) -> Result<Option<DocBytes<'static>>> {
         let version = self.version(num);
         if let Some(doc) = self.engine.docs.get(num, version) {
-            return Ok(Some(doc));
+            return Ok(Some(DocBytes::Cached(doc)));
         }
         let bytes = self
             .snap
@@ -309,11 +313,18 @@ impl<'a> Snapshot<'a> {
         Ok(bytes.map(|bytes| self.cache(num, version, &bytes)))
     }
 
-    /// Puts twin `num`'s document as read at `version` into the document cache.
-    fn cache(&self, num: u32, version: u64, bytes: &[u8]) -> Arc<[u8]> {
-        let doc: Arc<[u8]> = Arc::from(bytes);
-        self.engine.docs.insert(num, version, doc.clone());
-        doc
+    /// Puts twin `num`'s document as read at `version` into the document cache. Documents are
+    /// checked as UTF-8 here, once, so that rows copy cached ones without checking again; one
+    /// that is not (a damaged store) is not cached, and its reader reports it.
+    fn cache(&self, num: u32, version: u64, bytes: &[u8]) -> DocBytes<'static> {
+        match simdutf8::basic::from_utf8(bytes) {
+            Ok(text) => {
+                let doc: Arc<str> = Arc::from(text);
+                self.engine.docs.insert(num, version, doc.clone());
+                DocBytes::Cached(doc)
+            }
+            Err(_) => DocBytes::Owned(bytes.to_vec()),
+        }
     }
 
     /// Twin `num`'s field summary (`fields::members` reads it) as this snapshot sees the

@@ -680,6 +680,12 @@ fn every_snapshot_reads_its_own_version_of_a_cached_twin() {
     assert_ne!(again, num);
     assert_eq!(name(&e, again).as_deref(), Some("D"));
     assert_eq!(name(&e, num), None);
+    // The id resolves to each snapshot's own number, whichever was resolved last.
+    for _ in 0..2 {
+        for (snap, want) in [(&a, Some(num)), (&d, None), (&e, Some(again))] {
+            assert_eq!(snap.twin_num("r1").unwrap(), want);
+        }
+    }
 }
 
 #[test]

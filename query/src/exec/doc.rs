@@ -45,7 +45,8 @@ impl Wanted {
 /// The stored JSON of a document the output copies: the output is its only copy.
 #[derive(Debug, Clone)]
 pub(crate) enum Text {
-    Shared(Arc<[u8]>),
+    /// From the document cache, which checked it is UTF-8.
+    Shared(Arc<str>),
     Owned(Box<[u8]>),
 }
 
@@ -61,7 +62,7 @@ impl Text {
 
     fn bytes(&self) -> &[u8] {
         match self {
-            Text::Shared(b) => b,
+            Text::Shared(s) => s.as_bytes(),
             Text::Owned(b) => b,
         }
     }
@@ -71,10 +72,13 @@ impl Text {
     }
 
     pub(crate) fn as_str(&self) -> Result<&str, Error> {
-        // Every output row checks its documents once; the SIMD check takes a fraction of
-        // std's time on these mostly-ASCII texts (std's was 6% of a large scan).
-        simdutf8::basic::from_utf8(self.bytes())
-            .map_err(|_| Error::Internal("a stored document is not UTF-8".into()))
+        match self {
+            Text::Shared(s) => Ok(s),
+            // The SIMD check takes a fraction of std's time on these mostly-ASCII texts
+            // (std's was 6% of a large scan).
+            Text::Owned(b) => simdutf8::basic::from_utf8(b)
+                .map_err(|_| Error::Internal("a stored document is not UTF-8".into())),
+        }
     }
 }
 
@@ -237,7 +241,7 @@ mod tests {
             r#"{"$dtId":"a","t\"x":1,"n":{"m":[1,{"k":"}"}]},"z":true,"$metadata":{"$model":"m"}}"#;
         let load = |w: &Wanted| Doc::load(DocBytes::Read(text.as_bytes()), w, false).unwrap();
         let doc = Doc::load(
-            DocBytes::Cached(Arc::from(text.as_bytes())),
+            DocBytes::Cached(Arc::from(text)),
             &wanted(&[&["z"], &["n", "m"], &["t\"x"]]),
             true,
         )

@@ -194,6 +194,8 @@ struct Executor<'a, 's> {
     root_size: u64,
     /// Candidate lists of finished levels, reused by the next expansions.
     spare: Vec<Vec<Cand<'a>>>,
+    /// The output items' names as JSON object keys (`"name":`), encoded once.
+    item_keys: Vec<String>,
     /// Documents read for a few members are summarised into the field cache (until it
     /// proves full or off).
     summarising: bool,
@@ -248,6 +250,13 @@ impl<'a, 's> Executor<'a, 's> {
                 _ => {}
             }
         }
+        let item_keys = match &plan.output {
+            Output::Items(items) => items
+                .iter()
+                .map(|(name, _)| format!("{}:", Value::String(name.clone())))
+                .collect(),
+            _ => Vec::new(),
+        };
         Executor {
             snap,
             plan,
@@ -264,6 +273,7 @@ impl<'a, 's> Executor<'a, 's> {
             root_scan: None,
             root_size: 0,
             spare: Vec::new(),
+            item_keys,
             summarising: true,
             work: Work::default(),
         }
@@ -500,7 +510,7 @@ impl<'a, 's> Executor<'a, 's> {
                             .get_or_insert_with(|| self.snap.twin_scan(expected));
                         scan.get(slot.num)?
                     } else {
-                        self.snap.twin_bytes_by_num(slot.num)?.map(DocBytes::Cached)
+                        self.snap.twin_bytes_by_num(slot.num)?
                     };
                     let Some(bytes) = bytes else {
                         return Ok(false);
@@ -557,13 +567,12 @@ impl<'a, 's> Executor<'a, 's> {
                     .sum();
                 let mut out = String::with_capacity(size + 2);
                 out.push('{');
-                for (name, term) in items {
+                for ((_, term), key) in items.iter().zip(&self.item_keys) {
                     let start = out.len();
                     if out.len() > 1 {
                         out.push(',');
                     }
-                    write_json(&mut out, &Value::String(name.clone()))?;
-                    out.push(':');
+                    out.push_str(key);
                     let written = match term {
                         Term::Prop { var, path } if path.is_empty() => match row.doc(plan, *var) {
                             Some(doc) => {
