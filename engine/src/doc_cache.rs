@@ -26,6 +26,8 @@ const ENTRY_OVERHEAD: u64 = 64;
 const SWEEP_LIMIT: usize = 4 * SEGMENT;
 
 type Slot<T> = Mutex<Entry<T>>;
+/// A run of `SEGMENT` slots, allocated when first written.
+type Segment<T> = OnceLock<Box<[Slot<T>]>>;
 
 struct Entry<T: ?Sized> {
     /// The document and its version.
@@ -56,7 +58,7 @@ fn weight_of<T: AsRef<[u8]> + ?Sized>(doc: &T) -> u64 {
 /// summaries as bytes.
 pub(crate) struct DocCache<T: AsRef<[u8]> + ?Sized> {
     /// `segments[n >> SEGMENT_BITS]` holds twin `n`'s slot. Empty when configured with no memory.
-    segments: Box<[OnceLock<Box<[Slot<T>]>>]>,
+    segments: Box<[Segment<T>]>,
     budget: u64,
     /// Bytes held: documents plus `ENTRY_OVERHEAD` each, and the allocated segments.
     held: AtomicU64,

@@ -14,8 +14,11 @@ use std::hash::BuildHasher;
 
 use parking_lot::Mutex;
 
+/// An id and its twin number, or nothing.
+type Slot = Mutex<Option<(Box<str>, u32)>>;
+
 pub(crate) struct IdCache {
-    slots: Box<[Mutex<Option<(Box<str>, u32)>>]>,
+    slots: Box<[Slot]>,
     /// Keyed per process: ids are user input, and a fixed hash would let one user choose ids
     /// that evict each other (slower reads, never wrong ones).
     hasher: std::collections::hash_map::RandomState,
@@ -34,7 +37,7 @@ impl IdCache {
         }
     }
 
-    fn slot(&self, id: &str) -> Option<&Mutex<Option<(Box<str>, u32)>>> {
+    fn slot(&self, id: &str) -> Option<&Slot> {
         let mask = self.slots.len().checked_sub(1)?;
         let hash = self.hasher.hash_one(id) as usize;
         self.slots.get(hash & mask)
