@@ -473,11 +473,7 @@ impl<'a> Snapshot<'a> {
         let edges = self.state.graph.out(source);
         match name {
             None => edges,
-            Some(name) => {
-                let start = edges.partition_point(|e| &*e.name < name);
-                let end = edges.partition_point(|e| &*e.name <= name);
-                edges.range(start..end)
-            }
+            Some(name) => edges.named(name),
         }
     }
 

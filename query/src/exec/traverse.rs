@@ -142,8 +142,14 @@ pub(crate) fn expand<'g>(
 /// How many candidates `expand` would give, without listing them when it can: a single-hop
 /// step in one direction meets each relationship once.
 pub(crate) fn count(snap: &Snapshot<'_>, step: &Step, from: u32, edges: &mut u64) -> u64 {
-    match (step.hops, step.direction) {
-        (Hops::One, Direction::Out | Direction::In) => {
+    match (step.hops, step.direction, step.names.as_slice()) {
+        // One name outward: the count is the length of that name's range of edges.
+        (Hops::One, Direction::Out, [name]) => {
+            let found = snap.out_edges(from, Some(name)).len() as u64;
+            *edges += found;
+            found
+        }
+        (Hops::One, Direction::Out | Direction::In, _) => {
             let found = neighbours(snap, step, from).count() as u64;
             *edges += found;
             found
