@@ -60,6 +60,9 @@ pub struct ImportOptions {
     /// (the store half loaded, its marker set), print `bulk load: paused mid-ingestion` on
     /// stderr and wait this long, so that a test can kill the process there.
     pub ingest_pause: Option<std::time::Duration>,
+    /// `bulk_load` only: the input's size in bytes, when known, to size its tables of ids
+    /// once instead of growing them (rehashing a million ids several times over).
+    pub size_hint: Option<u64>,
 }
 
 impl Default for ImportOptions {
@@ -74,6 +77,7 @@ impl Default for ImportOptions {
             max_errors: 1000,
             run_divisor: 1,
             ingest_pause: None,
+            size_hint: None,
         }
     }
 }

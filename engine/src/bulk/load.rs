@@ -99,15 +99,19 @@ impl Engine {
         let (mut runs, sink) = Runs::new(&dir, options.run_divisor)?;
         let mut commit = self.begin();
         let start_seq = commit.writer.next_seq;
+        // Sized from the file: room for a twin and a relationship per 200 bytes of it (lines
+        // in the ADT format average 110–250 bytes), so the tables of millions of ids grow at
+        // most once instead of rehashing at every doubling; a file that needs more grows them.
+        let expected = options.size_hint.map_or(0, |bytes| (bytes / 200) as usize);
         let mut loader = Loader {
             next_twin: commit.next_twin,
             next_seq: start_seq,
             max_twins: self.config.max_twins,
-            ids: HashMap::with_hasher(Seeded::new()),
-            twins: Vec::new(),
+            ids: HashMap::with_capacity_and_hasher(expected, Seeded::new()),
+            twins: Vec::with_capacity(expected),
             model_numbers: HashMap::new(),
             models: Vec::new(),
-            rels: HashSet::with_hasher(Seeded::new()),
+            rels: HashSet::with_capacity_and_hasher(expected, Seeded::new()),
             record: Vec::new(),
             key: Vec::new(),
             runs: &mut runs,
