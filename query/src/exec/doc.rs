@@ -47,37 +47,44 @@ impl Wanted {
 pub(crate) enum Text {
     /// From the document cache, which checked it is UTF-8.
     Shared(Arc<str>),
-    Owned(Box<[u8]>),
+    Owned(String),
 }
 
 impl Text {
-    /// Keeps a cached document shared, copies a borrowed one.
-    fn new(bytes: DocBytes<'_>) -> Text {
+    /// Keeps a cached document shared, copies a borrowed one (checking it is UTF-8 on the way).
+    fn new(bytes: DocBytes<'_>) -> Result<Text, Error> {
+        let not_utf8 = || Error::Internal("a stored document is not UTF-8".into());
         match bytes {
-            DocBytes::Cached(b) => Text::Shared(b),
-            DocBytes::Read(b) => Text::Owned(b.into()),
-            DocBytes::Owned(b) => Text::Owned(b.into_boxed_slice()),
-        }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Text::Shared(s) => s.as_bytes(),
-            Text::Owned(b) => b,
+            DocBytes::Cached(s) => Ok(Text::Shared(s)),
+            // The SIMD check takes a fraction of std's time on these mostly-ASCII texts
+            // (std's was 6% of a large scan).
+            DocBytes::Read(b) => Ok(Text::Owned(
+                simdutf8::basic::from_utf8(b)
+                    .map_err(|_| not_utf8())?
+                    .to_owned(),
+            )),
+            DocBytes::Owned(b) => String::from_utf8(b)
+                .map(Text::Owned)
+                .map_err(|_| not_utf8()),
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.bytes().len()
+        self.as_str().len()
     }
 
-    pub(crate) fn as_str(&self) -> Result<&str, Error> {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
-            Text::Shared(s) => Ok(s),
-            // The SIMD check takes a fraction of std's time on these mostly-ASCII texts
-            // (std's was 6% of a large scan).
-            Text::Owned(b) => simdutf8::basic::from_utf8(b)
-                .map_err(|_| Error::Internal("a stored document is not UTF-8".into())),
+            Text::Shared(s) => s,
+            Text::Owned(s) => s,
+        }
+    }
+
+    /// The text as a row of its own: an owned copy is moved, not copied again.
+    pub(crate) fn into_string(self) -> String {
+        match self {
+            Text::Shared(s) => s.to_string(),
+            Text::Owned(s) => s,
         }
     }
 }
@@ -103,7 +110,10 @@ impl Doc {
             Wanted::Members(members) if members.is_empty() => Value::Object(Map::new()),
             Wanted::Members(members) => Value::Object(pick(&bytes, members)?),
         };
-        let text = keep_text.then(|| Text::new(bytes));
+        let text = match keep_text {
+            true => Some(Text::new(bytes)?),
+            false => None,
+        };
         Ok(Doc { text, fields })
     }
 
@@ -140,8 +150,9 @@ impl Doc {
     }
 
     /// Adds the text to a document loaded without it.
-    pub(crate) fn add_text(&mut self, bytes: DocBytes<'_>) {
-        self.text = Some(Text::new(bytes));
+    pub(crate) fn add_text(&mut self, bytes: DocBytes<'_>) -> Result<(), Error> {
+        self.text = Some(Text::new(bytes)?);
+        Ok(())
     }
 
     /// The stored JSON; loaded for every document the output copies.
@@ -246,7 +257,7 @@ mod tests {
             true,
         )
         .unwrap();
-        assert_eq!(doc.text().unwrap().as_str().unwrap(), text);
+        assert_eq!(doc.text().unwrap().as_str(), text);
         assert_eq!(
             doc.fields,
             serde_json::json!({"t\"x": 1, "n": {"m": [1, {"k": "}"}]}, "z": true})
@@ -299,7 +310,12 @@ mod tests {
                 "{text}"
             );
         }
-        let doc = Doc::load(DocBytes::Owned(vec![b'1', 0xff]), &Wanted::none(), true).unwrap();
-        assert!(doc.text().unwrap().as_str().is_err());
+        for bytes in [vec![b'1', 0xff], vec![b'"', 0xc3, b'"']] {
+            let read = DocBytes::Read(&bytes);
+            assert!(Doc::load(read, &Wanted::none(), true).is_err());
+            assert!(Doc::load(DocBytes::Owned(bytes.clone()), &Wanted::none(), true).is_err());
+            let mut doc = Doc::load(DocBytes::Read(b"{}"), &Wanted::none(), false).unwrap();
+            assert!(doc.add_text(DocBytes::Read(&bytes)).is_err());
+        }
     }
 }

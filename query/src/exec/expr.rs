@@ -36,6 +36,15 @@ pub(crate) struct Row<'g> {
 
 impl Row<'_> {
     /// The document bound to `var`, if bound and loaded.
+    /// Takes the text of `var`'s document out of the row (the document stays, without it).
+    pub(crate) fn take_text(&mut self, plan: &Plan, var: usize) -> Option<super::doc::Text> {
+        let doc = match plan.vars.get(var)?.step {
+            Some(step) => self.rels.get_mut(step)?.as_mut()?.doc.as_mut()?,
+            None => self.twins.get_mut(var)?.as_mut()?.doc.as_mut()?,
+        };
+        doc.text.take()
+    }
+
     pub(crate) fn doc(&self, plan: &Plan, var: usize) -> Option<&Doc> {
         match plan.vars.get(var)?.step {
             Some(step) => self.rels.get(step)?.as_ref()?.doc.as_ref(),

@@ -22,7 +22,7 @@ use serde_json::Value;
 use twingraph_engine::{DocBytes, Snapshot, TwinScan};
 
 pub(crate) use cursor::{decode, encode, Cursor, Resume};
-use doc::{Doc, Wanted};
+use doc::{Doc, Text, Wanted};
 use expr::{eval, RelSlot, Row, Sets, TwinSlot};
 use functions::Truth;
 use traverse::{expand, Cand, Key, RelRef};
@@ -535,6 +535,17 @@ impl<'a, 's> Executor<'a, 's> {
         Ok(true)
     }
 
+    /// Whether `var` is bound at the last level: every row binds it afresh, so nothing reads
+    /// its document after the row is made.
+    fn rebound_every_row(&self, var: usize) -> bool {
+        let plan = self.plan;
+        match (plan.vars.get(var).and_then(|v| v.step), plan.steps.last()) {
+            (Some(step), _) => step + 1 == plan.steps.len(),
+            (None, Some(last)) => last.to == var,
+            (None, None) => var == plan.root.var,
+        }
+    }
+
     /// The output row for the current bindings (adt-api.md §5.6), as JSON text: whole
     /// documents are copied as stored, never parsed and printed again.
     fn output(&mut self) -> Result<JsonRow, Error> {
@@ -543,10 +554,17 @@ impl<'a, 's> Executor<'a, 's> {
         self.output_reads = reads;
         loaded?;
         let plan = self.plan;
+        if let Output::Document(var) = &plan.output {
+            if self.rebound_every_row(*var) {
+                // Its document is read again for the next row anyway: the row takes its text.
+                let text = self.row.take_text(plan, *var);
+                return Ok(JsonRow::new(text.map_or("null".into(), Text::into_string)));
+            }
+        }
         let row = &self.row;
         let text = match &plan.output {
             Output::Document(var) => match row.doc(plan, *var) {
-                Some(doc) => doc.text()?.as_str()?.to_string(),
+                Some(doc) => doc.text()?.as_str().to_string(),
                 None => "null".to_string(),
             },
             Output::Items(items) => {
@@ -576,7 +594,7 @@ impl<'a, 's> Executor<'a, 's> {
                     let written = match term {
                         Term::Prop { var, path } if path.is_empty() => match row.doc(plan, *var) {
                             Some(doc) => {
-                                out.push_str(doc.text()?.as_str()?);
+                                out.push_str(doc.text()?.as_str());
                                 true
                             }
                             None => false,
@@ -608,7 +626,7 @@ fn fill(
     text: bool,
 ) -> Result<(), Error> {
     match doc {
-        Some(doc) => doc.add_text(bytes),
+        Some(doc) => doc.add_text(bytes)?,
         None => *doc = Some(Doc::load(bytes, wanted, text)?),
     }
     Ok(())
