@@ -22,7 +22,7 @@ use serde_json::Value;
 use twingraph_engine::{DocBytes, Snapshot, TwinScan};
 
 pub(crate) use cursor::{decode, encode, Cursor, Resume};
-use doc::{Doc, Text, Wanted};
+use doc::{Doc, Wanted};
 use expr::{eval, RelSlot, Row, Sets, TwinSlot};
 use functions::Truth;
 use traverse::{expand, Cand, Key, RelRef};
@@ -557,8 +557,13 @@ impl<'a, 's> Executor<'a, 's> {
         if let Output::Document(var) = &plan.output {
             if self.rebound_every_row(*var) {
                 // Its document is read again for the next row anyway: the row takes its text.
-                let text = self.row.take_text(plan, *var);
-                return Ok(JsonRow::new(text.map_or("null".into(), Text::into_string)));
+                if self.row.doc(plan, *var).is_none() {
+                    return Ok(JsonRow::new("null".into()));
+                }
+                let text = self.row.take_text(plan, *var).ok_or_else(|| {
+                    Error::Internal("an output document was loaded without its text".into())
+                })?;
+                return Ok(JsonRow::new(text.into_string()));
             }
         }
         let row = &self.row;
