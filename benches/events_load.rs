@@ -12,12 +12,12 @@
 //! each round and the write-throughput ratios to 0 routes of the same round.
 //!
 //! `cargo bench --workspace --bench events_load -- [--secs S] [--rate N] [--concurrency C]
-//!  [--routes 0,1,10,10s] [--rounds R] [--batch N] [--receiver normal|idle]` (`10s`: ten
+//!  [--routes 0,1,10,10s] [--rounds R] [--batch N] [--receiver normal|low|idle]` (`10s`: ten
 //!  routes whose filter is `false`, attached but sending nothing: what routes cost the write
 //!  path apart from sending; `--batch`: the webhooks' `batch`, events per request at most;
-//!  `--receiver idle`: the receiver thread runs in the idle scheduling class, as the server's
-//!  delivery does, so it stands in for a receiver on another machine instead of taking CPU
-//!  from the server and its client on this one).
+//!  `--receiver idle`: the receiver thread takes the priority the server's delivery takes by
+//!  default (`low`: nice 10), so it stands in for a receiver on another machine instead of
+//!  taking CPU from the server and its client on this one).
 //!
 //! Every event is checked: each route must receive every write's event, in log order; a
 //! missing or reordered event fails the run.
@@ -42,6 +42,7 @@ use serde_json::json;
 
 use client::Conn;
 use server::Server;
+use twingraph_server::DeliveryPriority;
 
 const API: &str = "api-version=2023-10-31";
 const MODEL: &str = "dtmi:bench:Sensor;1";
@@ -59,8 +60,8 @@ struct Settings {
     rounds: usize,
     /// Events per webhook request at most (the endpoints' `batch`).
     batch: usize,
-    /// The receiver thread runs in the idle scheduling class.
-    idle_receiver: bool,
+    /// The receiver thread's CPU priority, as the server's delivery threads take theirs.
+    receiver: DeliveryPriority,
     smoke: bool,
 }
 
@@ -130,7 +131,7 @@ fn settings() -> anyhow::Result<Option<Settings>> {
                 .collect::<Result<_, _>>()?,
             rounds: 1,
             batch: 1,
-            idle_receiver: false,
+            receiver: DeliveryPriority::Normal,
             smoke: true,
         }));
     }
@@ -144,7 +145,7 @@ fn settings() -> anyhow::Result<Option<Settings>> {
             .collect::<Result<_, _>>()?,
         rounds: 3,
         batch: 1,
-        idle_receiver: false,
+        receiver: DeliveryPriority::Normal,
         smoke: false,
     };
     let mut args = std::env::args().skip(1);
@@ -157,13 +158,7 @@ fn settings() -> anyhow::Result<Option<Settings>> {
             "--concurrency" => s.concurrency = value()?.parse()?,
             "--rounds" => s.rounds = value()?.parse()?,
             "--batch" => s.batch = value()?.parse()?,
-            "--receiver" => {
-                s.idle_receiver = match value()?.as_str() {
-                    "idle" => true,
-                    "normal" => false,
-                    other => bail!("--receiver is normal or idle, not '{other}'"),
-                }
-            }
+            "--receiver" => s.receiver = value()?.parse().map_err(anyhow::Error::msg)?,
             "--routes" => {
                 s.configs = value()?
                     .split(',')
@@ -322,7 +317,10 @@ fn cpu_seconds(stat_path: &str) -> f64 {
 }
 
 /// The webhook receiver on its own thread. Returns its base URL and its thread id.
-fn start_receiver(recorder: Arc<Recorder>, idle: bool) -> anyhow::Result<(String, u32)> {
+fn start_receiver(
+    recorder: Arc<Recorder>,
+    priority: DeliveryPriority,
+) -> anyhow::Result<(String, u32)> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     listener.set_nonblocking(true)?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -332,9 +330,7 @@ fn start_receiver(recorder: Arc<Recorder>, idle: bool) -> anyhow::Result<(String
         .spawn(move || {
             let tid = thread_id().unwrap_or(0);
             let _ = tid_tx.send(tid);
-            if idle {
-                twingraph_server::background_priority(twingraph_server::DeliveryPriority::Idle);
-            }
+            twingraph_server::background_priority(priority);
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -747,7 +743,7 @@ fn main() -> anyhow::Result<()> {
     };
     let origin = Instant::now();
     let recorder = Arc::new(Recorder::new(origin));
-    let (receiver, tid) = start_receiver(recorder.clone(), settings.idle_receiver)?;
+    let (receiver, tid) = start_receiver(recorder.clone(), settings.receiver)?;
     recorder.thread.store(u64::from(tid), Ordering::Relaxed);
     // The writers' runtime: two threads, like a small client fleet sharing the machine.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -788,15 +784,15 @@ fn print_table(settings: &Settings, rows: &[Row], load_before: &str, load_after:
     println!(
         "\nEvent delivery on loopback{}: twin creates (durable), {} s unpaced from {} connections, \
          then {} s paced at {}/s; one webhook per route (filter `true`, or `false` to measure \
-         attached routes that send nothing), at most {} event(s) per request; receiver thread \
-         in the {} scheduling class; load average before {load_before}, after {load_after}\n",
+         attached routes that send nothing), at most {} event(s) per request; receiver thread at \
+         {} priority; load average before {load_before}, after {load_after}\n",
         if settings.smoke { " (smoke run)" } else { "" },
         settings.secs,
         settings.concurrency,
         settings.secs,
         settings.rate,
         settings.batch,
-        if settings.idle_receiver { "idle" } else { "normal" },
+        format!("{:?}", settings.receiver).to_lowercase(),
     );
     println!(
         "| round | routes | writes/s | vs 0 routes | events/s delivered | drain s | \

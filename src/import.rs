@@ -43,9 +43,10 @@ pub struct Args {
 const PRINTED_ERRORS: usize = 20;
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    // A load streams gigabytes through buffers the allocator keeps handing back to the
-    // kernel and asking for again; with huge pages every first touch zeroes 2 MiB, which was
-    // a fifth of the load's CPU time (half its time in the kernel). Only this process.
+    // The allocator backs its memory with transparent huge pages, and the kernel zeroes each
+    // 2 MiB page at first touch: at a million twins that was a fifth of the load's CPU time
+    // and half its kernel time (keeping freed memory instead, MIMALLOC_PURGE_DELAY=-1, did
+    // not help). Only this process; the server keeps them.
     #[cfg(target_os = "linux")]
     let _ = rustix::thread::disable_transparent_huge_pages(true);
     let size = std::fs::metadata(&args.file)

@@ -207,14 +207,34 @@ fn generated_graph_imports_and_round_trips() {
         std::fs::read(&again).unwrap(),
         "same seed, same file"
     );
-    let data = dir.path().join("data");
-    let out = import(&data, &gen, &[]);
+    imports_whole_generated_graph(&dir.path().join("data"), &gen);
+}
+
+/// Imports `gen` (`generate` of 1300 twins) into `data`, then checks the export holds the
+/// whole graph and the store is consistent.
+fn imports_whole_generated_graph(data: &Path, gen: &Path) {
+    let out = import(data, gen, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = export(&data, &dir.path().join("out.ndjson"));
+    let out_file = data.with_file_name("out.ndjson");
+    let text = export(data, &out_file);
     // Two buildings of 611 twins plus the campus; 991 relationships per building (campus →
     // building, building → 10 floors, per floor 20 rooms, 2 × 19 room links, 40 sensors).
     assert_eq!(section(&text, "Twins").len(), 1 + 2 * 611);
     assert_eq!(section(&text, "Relationships").len(), 2 * 991);
+    assert_eq!(consistent_store(data).twins, 1 + 2 * 611);
+}
+
+/// The integrity report of the store at `data`, which must find no problem.
+fn consistent_store(data: &Path) -> twingraph_engine::IntegrityReport {
+    let engine = twingraph_engine::Engine::open(data, Default::default()).unwrap();
+    let report = engine.check_integrity().unwrap();
+    assert!(
+        report.problems.is_empty(),
+        "{} problems, first {:?}",
+        report.problems.len(),
+        &report.problems[..report.problems.len().min(5)]
+    );
+    report
 }
 
 /// `twingraph import` killed (SIGKILL) while a bulk load's files are being ingested, with
@@ -253,30 +273,15 @@ fn a_bulk_load_killed_mid_ingestion_is_rolled_back_at_the_next_open() {
         "the import ended ({status}) before pausing: {said:?}"
     );
 
-    {
-        let engine = twingraph_engine::Engine::open(&data, Default::default()).unwrap();
-        let report = engine.check_integrity().unwrap();
-        assert!(
-            report.problems.is_empty(),
-            "{} problems, first {:?}",
-            report.problems.len(),
-            &report.problems[..report.problems.len().min(5)]
-        );
-        assert_eq!(
-            (report.twins, report.relationships, report.changes),
-            (0, 0, 0),
-            "nothing of the killed load is left"
-        );
-        assert_eq!(engine.snapshot().twin_count(), 0);
-    }
-
-    let out = import(&data, &gen, &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = export(&data, &dir.path().join("out.ndjson"));
-    assert_eq!(section(&text, "Twins").len(), 1 + 2 * 611);
-    assert_eq!(section(&text, "Relationships").len(), 2 * 991);
+    let report = consistent_store(&data);
+    assert_eq!(
+        (report.twins, report.relationships, report.changes),
+        (0, 0, 0),
+        "nothing of the killed load is left"
+    );
     let engine = twingraph_engine::Engine::open(&data, Default::default()).unwrap();
-    let report = engine.check_integrity().unwrap();
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
-    assert_eq!(report.twins, 1 + 2 * 611);
+    assert_eq!(engine.snapshot().twin_count(), 0);
+    drop(engine);
+
+    imports_whole_generated_graph(&data, &gen);
 }

@@ -491,17 +491,21 @@ impl<'a, 's> Executor<'a, 's> {
                     self.work.documents += u64::from(slot.doc.is_none());
                     // A few scalar members (what filters mostly read) come from the twin's
                     // field summary when the field cache holds it: no document read or parse.
-                    let members = match wanted {
-                        Wanted::Members(members) if !keep_text && !members.is_empty() => {
-                            Some(members.as_slice())
-                        }
-                        _ => None,
-                    };
-                    if let (Some(members), None) = (members, &slot.doc) {
-                        let summary = self.snap.twin_fields(slot.num);
-                        if let Some(doc) = summary.and_then(|s| Doc::from_summary(&s, members)) {
-                            slot.doc = Some(doc);
-                            continue;
+                    // One that holds it without answering (a wanted member is an object or
+                    // array) is not summarised again: that would give the same summary.
+                    let mut summarise = None;
+                    if let Wanted::Members(members) = wanted {
+                        if !keep_text && !members.is_empty() && slot.doc.is_none() {
+                            match self.snap.twin_fields(slot.num) {
+                                Some(summary) => {
+                                    slot.doc = Doc::from_summary(&summary, members);
+                                    if slot.doc.is_some() {
+                                        continue;
+                                    }
+                                }
+                                None if self.summarising => summarise = Some(members),
+                                None => {}
+                            }
                         }
                     }
                     let bytes = if var == self.plan.root.var {
@@ -515,11 +519,11 @@ impl<'a, 's> Executor<'a, 's> {
                     let Some(bytes) = bytes else {
                         return Ok(false);
                     };
-                    if let (Some(members), None, true) = (members, &slot.doc, self.summarising) {
+                    if let Some(members) = summarise {
                         match self.snap.summarise_twin(slot.num, &bytes) {
                             Some(summary) => {
-                                if let Some(doc) = Doc::from_summary(&summary, members) {
-                                    slot.doc = Some(doc);
+                                slot.doc = Doc::from_summary(&summary, members);
+                                if slot.doc.is_some() {
                                     continue;
                                 }
                             }

@@ -74,10 +74,10 @@ fn neighbours<'s>(
     let out = matches!(step.direction, Direction::Out | Direction::Both);
     let inc = matches!(step.direction, Direction::In | Direction::Both);
     // Outgoing edges are sorted by name: one name is a range of them, not a filter.
-    let outgoing = match (out, step.names.as_slice()) {
-        (false, _) => Edges::EMPTY,
-        (true, [name]) => snap.out_edges(twin, Some(name)),
-        (true, _) => snap.out_edges(twin, None),
+    let (outgoing, filter_out) = match (out, step.names.as_slice()) {
+        (false, _) => (Edges::EMPTY, false),
+        (true, [name]) => (snap.out_edges(twin, Some(name)), false),
+        (true, _) => (snap.out_edges(twin, None), true),
     };
     let incoming = if inc {
         snap.in_edges(twin)
@@ -86,7 +86,7 @@ fn neighbours<'s>(
     };
     let outgoing = outgoing
         .iter()
-        .filter(|e| name_allowed(step, e))
+        .filter(move |e| !filter_out || name_allowed(step, e))
         .map(move |e| RelRef {
             source: twin,
             target: e.other,
