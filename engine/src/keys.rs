@@ -68,18 +68,34 @@ pub fn cdc_key(seq: u64) -> [u8; 8] {
 
 pub fn rel_key(source: u32, rel_id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(4 + rel_id.len());
+    rel_key_into(&mut key, source, rel_id);
+    key
+}
+
+/// `rel_key` into a reused buffer (cleared first).
+pub fn rel_key_into(key: &mut Vec<u8>, source: u32, rel_id: &str) {
+    key.clear();
     key.extend_from_slice(&source.to_be_bytes());
     key.extend_from_slice(rel_id.as_bytes());
-    key
 }
 
 pub fn out_edge_key(source: u32, name: &str, rel_id: &str) -> Vec<u8> {
-    let mut key = out_edge_prefix(source, Some(name));
-    key.extend_from_slice(rel_id.as_bytes());
+    let mut key = Vec::with_capacity(5 + name.len() + rel_id.len());
+    out_edge_key_into(&mut key, source, name, rel_id);
     key
 }
 
+/// `out_edge_key` into a reused buffer (cleared first).
+pub fn out_edge_key_into(key: &mut Vec<u8>, source: u32, name: &str, rel_id: &str) {
+    key.clear();
+    key.extend_from_slice(&source.to_be_bytes());
+    key.extend_from_slice(name.as_bytes());
+    key.push(0);
+    key.extend_from_slice(rel_id.as_bytes());
+}
+
 /// Prefix of the outgoing edges of `source`, optionally only those named `name`.
+#[cfg(test)]
 pub fn out_edge_prefix(source: u32, name: Option<&str>) -> Vec<u8> {
     let mut key = Vec::with_capacity(4 + name.map_or(0, |n| n.len() + 1));
     key.extend_from_slice(&source.to_be_bytes());
@@ -102,10 +118,16 @@ pub fn decode_out_edge(key: &[u8]) -> Option<(u32, &str, &str)> {
 
 pub fn in_edge_key(target: u32, source: u32, rel_id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(8 + rel_id.len());
+    in_edge_key_into(&mut key, target, source, rel_id);
+    key
+}
+
+/// `in_edge_key` into a reused buffer (cleared first).
+pub fn in_edge_key_into(key: &mut Vec<u8>, target: u32, source: u32, rel_id: &str) {
+    key.clear();
     key.extend_from_slice(&target.to_be_bytes());
     key.extend_from_slice(&source.to_be_bytes());
     key.extend_from_slice(rel_id.as_bytes());
-    key
 }
 
 pub fn model_twin_key(model: &str, twin: u32) -> Vec<u8> {

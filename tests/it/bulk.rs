@@ -141,6 +141,13 @@ const REFUSED: &[(&str, u64, &str)] = &[
     ("duplicate-id.ndjson", 13, "twice"),
     ("dangling.ndjson", 17, "ghost"),
     ("bad-model.ndjson", 8, "invalid DTDL"),
+    ("duplicate-relationship.ndjson", 16, "twice"),
+    (
+        "wrong-target.ndjson",
+        15,
+        "must target a twin of dtmi:bulk:Sensor;1",
+    ),
+    ("no-twins.ndjson", 10, "source twin floor1"),
 ];
 
 #[test]

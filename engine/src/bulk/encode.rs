@@ -21,23 +21,22 @@ use crate::cdc::ChangeKind;
 use crate::dtdl::FlatModel;
 use crate::limits;
 
-/// A line ready for the applying thread: ids to check, the stored document to write.
-pub(crate) enum Staged {
+/// A line ready for the loader, borrowing the encoder's buffers (reused line after line:
+/// no allocation per line, and nothing for another thread to free).
+pub(crate) enum Staged<'a> {
     Twin {
-        line: u64,
-        id: String,
-        model: Arc<FlatModel>,
-        doc: Vec<u8>,
+        id: &'a str,
+        model: &'a Arc<FlatModel>,
+        doc: &'a [u8],
     },
     Relationship {
-        line: u64,
-        source: String,
-        id: String,
-        target: String,
-        name: String,
+        source: &'a str,
+        id: &'a str,
+        target: &'a str,
+        name: &'a str,
         /// Properties, checked once the source's model is known; `None` when there are none.
-        props: Option<Value>,
-        doc: Vec<u8>,
+        props: Option<&'a Value>,
+        doc: &'a [u8],
     },
     Failed(LineError),
 }
@@ -46,6 +45,13 @@ pub(crate) enum Staged {
 pub(crate) struct Encoder {
     etags: Etags,
     props: Vec<(String, Value)>,
+    doc: Vec<u8>,
+    /// The twin's id, or the relationship's.
+    id: String,
+    source: String,
+    target: String,
+    name: String,
+    rel_props: Option<Value>,
 }
 
 impl Encoder {
@@ -53,36 +59,63 @@ impl Encoder {
         Encoder {
             etags: Etags::new(),
             props: Vec::new(),
+            doc: Vec::new(),
+            id: String::new(),
+            source: String::new(),
+            target: String::new(),
+            name: String::new(),
+            rel_props: None,
         }
     }
 
-    pub fn stage(
-        &mut self,
+    pub fn stage<'a>(
+        &'a mut self,
         number: u64,
         section: Section,
         text: &str,
-        ctx: &Context,
+        ctx: &'a Context,
         now: &str,
-    ) -> Staged {
+    ) -> Staged<'a> {
+        // Some(model) for a twin, None for a relationship.
         let fast = match section {
-            Section::Twins => self.twin(number, text, ctx, now),
-            Section::Relationships => self.relationship(number, text),
+            Section::Twins => self.twin(text, ctx, now).map(Some),
+            Section::Relationships => self.relationship(text).then_some(None),
             Section::Header | Section::Models => None,
         };
-        match fast {
-            Some(staged) => staged,
+        let model = match fast {
+            Some(model) => model,
             None => {
                 let line = Line {
                     number,
                     section,
                     text: text.to_string(),
                 };
-                from_prepared(prepare(&line, ctx, now), ctx)
+                match self.adopt(prepare(&line, ctx, now), ctx) {
+                    Ok(model) => model,
+                    Err(e) => return Staged::Failed(e),
+                }
             }
+        };
+        match model {
+            Some(model) => Staged::Twin {
+                id: &self.id,
+                model,
+                doc: &self.doc,
+            },
+            None => Staged::Relationship {
+                source: &self.source,
+                id: &self.id,
+                target: &self.target,
+                name: &self.name,
+                props: self.rel_props.as_ref(),
+                doc: &self.doc,
+            },
         }
     }
 
-    fn twin(&mut self, number: u64, text: &str, ctx: &Context, now: &str) -> Option<Staged> {
+    /// The fast path for a twin: fills `id` and `doc` and returns the model, or `None` to
+    /// leave the line to the slow path.
+    fn twin<'c>(&mut self, text: &str, ctx: &'c Context, now: &str) -> Option<&'c Arc<FlatModel>> {
         self.props.clear();
         let mut seed = Fields {
             props: &mut self.props,
@@ -116,38 +149,38 @@ impl Encoder {
         }
         // The document `twin::build` makes: `$dtId`, `$etag`, properties in body order, then
         // `$metadata` with `$model`, `$lastUpdateTime` and one entry per property.
-        let mut doc = Vec::with_capacity(text.len() + 64 + 48 * self.props.len());
+        let doc = &mut self.doc;
+        doc.clear();
         doc.extend_from_slice(b"{\"$dtId\":");
-        json_str(&mut doc, &id);
+        json_str(doc, &id);
         doc.extend_from_slice(b",\"$etag\":");
-        json_str(&mut doc, self.etags.next());
+        json_str(doc, self.etags.next());
         for (key, value) in &self.props {
             doc.push(b',');
-            json_str(&mut doc, key);
+            json_str(doc, key);
             doc.push(b':');
-            serde_json::to_writer(&mut doc, value).ok()?;
+            serde_json::to_writer(&mut *doc, value).ok()?;
         }
         doc.extend_from_slice(b",\"$metadata\":{\"$model\":");
-        json_str(&mut doc, &model_id);
+        json_str(doc, &model_id);
         doc.extend_from_slice(b",\"$lastUpdateTime\":");
-        json_str(&mut doc, now);
+        json_str(doc, now);
         for (key, _) in &self.props {
             doc.push(b',');
-            json_str(&mut doc, key);
+            json_str(doc, key);
             doc.extend_from_slice(b":{\"lastUpdateTime\":");
-            json_str(&mut doc, now);
+            json_str(doc, now);
             doc.push(b'}');
         }
         doc.extend_from_slice(b"}}");
-        Some(Staged::Twin {
-            line: number,
-            id: id.into_owned(),
-            model: model.clone(),
-            doc,
-        })
+        self.id.clear();
+        self.id.push_str(&id);
+        Some(model)
     }
 
-    fn relationship(&mut self, number: u64, text: &str) -> Option<Staged> {
+    /// The fast path for a relationship: fills the ids, `rel_props` and `doc`; false leaves
+    /// the line to the slow path.
+    fn relationship(&mut self, text: &str) -> bool {
         self.props.clear();
         let mut seed = RelFields {
             props: &mut self.props,
@@ -158,98 +191,107 @@ impl Encoder {
             unusual: false,
         };
         let mut de = serde_json::Deserializer::from_str(text);
-        (&mut seed).deserialize(&mut de).ok()?;
-        de.end().ok()?;
+        if (&mut seed).deserialize(&mut de).is_err() || de.end().is_err() {
+            return false;
+        }
         let (Some(source), Some(id), Some(target), Some(name)) = (
             seed.source.take(),
             seed.id.take(),
             seed.target.take(),
             seed.name.take(),
         ) else {
-            return None;
+            return false;
         };
-        if seed.unusual || target.is_empty() || name.is_empty() || repeats(&self.props) {
-            return None;
+        if seed.unusual
+            || target.is_empty()
+            || name.is_empty()
+            || repeats(&self.props)
+            || limits::check_id("twin", &source).is_err()
+            || limits::check_id("relationship", &id).is_err()
+        {
+            return false;
         }
-        limits::check_id("twin", &source).ok()?;
-        limits::check_id("relationship", &id).ok()?;
         // The document `relationship::build` makes.
-        let mut doc = Vec::with_capacity(text.len() + 96);
+        let doc = &mut self.doc;
+        doc.clear();
         doc.extend_from_slice(b"{\"$relationshipId\":");
-        json_str(&mut doc, &id);
+        json_str(doc, &id);
         doc.extend_from_slice(b",\"$etag\":");
-        json_str(&mut doc, self.etags.next());
+        json_str(doc, self.etags.next());
         doc.extend_from_slice(b",\"$sourceId\":");
-        json_str(&mut doc, &source);
+        json_str(doc, &source);
         doc.extend_from_slice(b",\"$relationshipName\":");
-        json_str(&mut doc, &name);
+        json_str(doc, &name);
         doc.extend_from_slice(b",\"$targetId\":");
-        json_str(&mut doc, &target);
+        json_str(doc, &target);
         for (key, value) in &self.props {
             doc.push(b',');
-            json_str(&mut doc, key);
+            json_str(doc, key);
             doc.push(b':');
-            serde_json::to_writer(&mut doc, value).ok()?;
+            if serde_json::to_writer(&mut *doc, value).is_err() {
+                return false;
+            }
         }
         doc.push(b'}');
-        let props = if self.props.is_empty() {
+        self.rel_props = if self.props.is_empty() {
             None
         } else {
             Some(Value::Object(self.props.drain(..).collect::<Map<_, _>>()))
         };
-        Some(Staged::Relationship {
-            line: number,
-            source: source.into_owned(),
-            id: id.into_owned(),
-            target: target.into_owned(),
-            name: name.into_owned(),
-            props,
-            doc,
-        })
+        for (buf, text) in [
+            (&mut self.source, &source),
+            (&mut self.id, &id),
+            (&mut self.target, &target),
+            (&mut self.name, &name),
+        ] {
+            buf.clear();
+            buf.push_str(text);
+        }
+        true
     }
-}
 
-/// The slow path's result in the loader's shape.
-fn from_prepared(prepared: Prepared, ctx: &Context) -> Staged {
-    match prepared {
-        Prepared::Failed(e) => Staged::Failed(e),
-        Prepared::Twin {
-            line,
-            id,
-            model,
-            bytes,
-            ..
-        } => match ctx.catalog.get(&model) {
-            Some(flat) => Staged::Twin {
+    /// Takes the slow path's result into the buffers: `Some(model)` for a twin, `None` for
+    /// a relationship.
+    fn adopt<'c>(
+        &mut self,
+        prepared: Prepared,
+        ctx: &'c Context,
+    ) -> Result<Option<&'c Arc<FlatModel>>, LineError> {
+        match prepared {
+            Prepared::Failed(e) => Err(e),
+            Prepared::Twin {
                 line,
                 id,
-                model: flat.clone(),
-                doc: bytes,
-            },
-            None => Staged::Failed(LineError {
-                line,
-                reason: format!("model {model} is not stored"),
-            }),
-        },
-        Prepared::Relationship { line, rel, bytes } => {
-            let props: Map<String, Value> = rel
-                .doc
-                .as_object()
-                .map(|o| {
-                    o.iter()
-                        .filter(|(k, _)| !k.starts_with('$'))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            Staged::Relationship {
-                line,
-                source: rel.source,
-                id: rel.id,
-                target: rel.target,
-                name: rel.name,
-                props: (!props.is_empty()).then_some(Value::Object(props)),
-                doc: bytes,
+                model,
+                bytes,
+                ..
+            } => {
+                let flat = ctx.catalog.get(&model).ok_or_else(|| LineError {
+                    line,
+                    reason: format!("model {model} is not stored"),
+                })?;
+                self.id = id;
+                self.doc = bytes;
+                Ok(Some(flat))
+            }
+            Prepared::Relationship { rel, bytes, .. } => {
+                let props: Map<String, Value> = rel
+                    .doc
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .filter(|(k, _)| !k.starts_with('$'))
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                self.rel_props = (!props.is_empty()).then_some(Value::Object(props));
+                self.source = rel.source;
+                self.id = rel.id;
+                self.target = rel.target;
+                self.name = rel.name;
+                self.doc = bytes;
+                Ok(None)
             }
         }
     }
@@ -279,8 +321,8 @@ pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) {
     }
 }
 
-/// The change record `Change::encode` prints for a create: `{"seq":…,"kind":…,"twinId":…,
-/// "subject":…,"time":…,"data":<doc>}`, with the document's bytes spliced in.
+/// Appends the change record `Change::encode` prints for a create: `{"seq":…,"kind":…,
+/// "twinId":…,"subject":…,"time":…,"data":<doc>}`, with the document's bytes spliced in.
 pub(crate) fn change_record(
     out: &mut Vec<u8>,
     seq: u64,
@@ -290,7 +332,6 @@ pub(crate) fn change_record(
     time: &str,
     doc: &[u8],
 ) {
-    out.clear();
     out.extend_from_slice(b"{\"seq\":");
     out.extend_from_slice(itoa(seq, &mut [0u8; 20]));
     out.extend_from_slice(b",\"kind\":\"");
@@ -577,23 +618,23 @@ mod tests {
         );
     }
 
-    fn slow(l: &Line, ctx: &Context) -> Staged {
-        from_prepared(prepare(l, ctx, "2024-01-01T00:00:00.0000000Z"), ctx)
-    }
-
-    fn fast(l: &Line, ctx: &Context) -> Option<Staged> {
+    /// The slow path's document, `None` when it refuses the line.
+    fn slow(l: &Line, ctx: &Context) -> Option<Vec<u8>> {
         let mut e = Encoder::new();
-        match l.section {
-            Section::Twins => e.twin(l.number, &l.text, ctx, "2024-01-01T00:00:00.0000000Z"),
-            _ => e.relationship(l.number, &l.text),
-        }
+        let prepared = prepare(l, ctx, "2024-01-01T00:00:00.0000000Z");
+        e.adopt(prepared, ctx).ok().map(|_| e.doc.clone())
     }
 
-    fn doc(s: &Staged) -> &[u8] {
-        match s {
-            Staged::Twin { doc, .. } | Staged::Relationship { doc, .. } => doc,
-            Staged::Failed(e) => panic!("refused: {}", e.reason),
-        }
+    /// The fast path's document, `None` when it leaves the line to the slow path.
+    fn fast(l: &Line, ctx: &Context) -> Option<Vec<u8>> {
+        let mut e = Encoder::new();
+        let taken = match l.section {
+            Section::Twins => e
+                .twin(&l.text, ctx, "2024-01-01T00:00:00.0000000Z")
+                .is_some(),
+            _ => e.relationship(&l.text),
+        };
+        taken.then(|| e.doc.clone())
     }
 
     #[test]
@@ -613,10 +654,10 @@ mod tests {
             match fast(&l, &ctx) {
                 Some(f) => {
                     accepted += 1;
-                    assert_same_bytes(doc(&f), doc(&slow), text);
+                    assert_same_bytes(&f, &slow.expect("the slow path accepts"), text);
                 }
                 // The fast path may decline; then the slow path decides (here: refuses).
-                None => assert!(matches!(slow, Staged::Failed(_)), "{text}"),
+                None => assert!(slow.is_none(), "{text}"),
             }
         }
         assert_eq!(accepted, 3);
@@ -627,7 +668,7 @@ mod tests {
         for text in rels {
             let l = line(Section::Relationships, text);
             let f = fast(&l, &ctx).expect("common shape");
-            assert_same_bytes(doc(&f), doc(&slow(&l, &ctx)), text);
+            assert_same_bytes(&f, &slow(&l, &ctx).expect("accepted"), text);
         }
     }
 
@@ -685,6 +726,7 @@ mod tests {
             String::from_utf8(out.clone()).unwrap(),
             String::from_utf8(change.encode().unwrap()).unwrap()
         );
+        out.clear();
         change_record(
             &mut out,
             0,

@@ -1,38 +1,43 @@
 //! The offline bulk load: a whole file into a store that holds no twins yet, in one pass,
 //! for `twingraph import` (no server has the store open).
 //!
-//! Workers turn lines into stored bytes (`encode.rs`); this thread checks what depends on
-//! other lines (duplicate ids, relationship ends, their models, per-twin limits) and files
-//! every key exactly as the per-operation path would write it: twin, `twin_ids`,
-//! `model_twins`, relationship, both adjacency entries, one change record per item, the
-//! counters. The keys go to sorted runs written as SST files (`sst.rs`), not through the
-//! WAL and memtables, and are ingested at the end.
+//! All or nothing makes numbering free: the first refused line ends the load with nothing
+//! written, so the twin number and change sequence of every line follow from its position
+//! alone. The reading thread cuts the file into chunks of one section and numbers them;
+//! workers parse, validate and encode their lines (`encode.rs`) straight into blocks of
+//! keys, one per column family (`sst.rs`): twin, `twin_ids`, relationship, both adjacency
+//! entries, one change record per item. Relationship chunks wait until every twin is known,
+//! then resolve their ends and check their models in parallel. This thread checks only what
+//! depends on earlier lines (duplicate ids, the twin count, per-twin relationship limits), in
+//! file order, hands the blocks on, and at the end writes `model_twins` in key order from the
+//! model of every twin. The runs of blocks become SST files, ingested at the end, bypassing
+//! the WAL and memtables.
 //!
-//! All or nothing, in one pass: nothing touches the store until every line has been
-//! accepted. The first refused line ends the load with nothing written (the caller may then
-//! run a `Mode::Check` pass to list every refused line). Then a marker (`bulk\0load` in
-//! `meta`, with the first change sequence) is made durable, the files are ingested, and one
-//! synced batch writes the models and counters and removes the marker. An open that finds the
-//! marker (a crash during ingestion) empties the loaded column families again and drops the
-//! change records from that sequence on: the store is as it was before the load.
+//! Nothing touches the store until every line has been accepted. The first refused line ends
+//! the load (the caller may then run a `Mode::Check` pass to list every refused line). Then a
+//! marker (`bulk\0load` in `meta`, with the first change sequence) is made durable, the files
+//! are ingested, and one synced batch writes the models and counters and removes the marker.
+//! An open that finds the marker (a crash during ingestion) empties the loaded column
+//! families again and drops the change records from that sequence on: the store is as it was
+//! before the load.
 //!
 //! Only into a store without twins: rolling back is then "empty these column families", and
 //! no line can collide with stored data. Anything else uses `Engine::import`.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasher, Hasher};
+use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 use std::sync::mpsc::sync_channel;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
 use serde_json::{json, Value};
 
 use super::encode::{change_record, Encoder, Staged, Subject};
 use super::format::{Line, LineError, Reader, Section};
+use super::ids::{Interned, TwinIds};
 use super::import::{ImportOptions, ImportReport, Progress};
 use super::prepare::Context;
-use super::sst::{self, Runs, CDC, IN, MODEL_TWINS, OUT, RELS, TWINS, TWIN_IDS};
+use super::sst::{self, Block, Pool, Runs, CDC, IN, MODEL_TWINS, OUT, RELS, TWINS, TWIN_IDS};
 use crate::cdc::ChangeKind;
 use crate::db::{Engine, State};
 use crate::dtdl::FlatModel;
@@ -43,8 +48,10 @@ use crate::{clock, limits, model, relationship};
 /// `meta` key present while a bulk load's files are being ingested.
 pub(super) const BULK_LOAD: &[u8] = b"bulk\0load";
 
-/// Lines per chunk handed to a worker.
+/// Lines per chunk handed to a worker, and its text's size at most (a block's offsets are
+/// 32-bit; lines may be up to 4 MiB each).
 const CHUNK_LINES: usize = 4096;
+const CHUNK_BYTES: usize = 16 << 20;
 
 impl Engine {
     /// Whether `bulk_load` can take this store: it holds no twins (so no relationships).
@@ -98,25 +105,27 @@ impl Engine {
         let dir = self.db.path().join("bulk-load");
         let (mut runs, sink) = Runs::new(&dir, options.run_divisor)?;
         let mut commit = self.begin();
-        let start_seq = commit.writer.next_seq;
+        let start = Numbers {
+            twin: commit.next_twin,
+            seq: commit.writer.next_seq,
+        };
+        let catalog = Catalog::new(&state);
         // Sized from the file: room for a twin and a relationship per 200 bytes of it (lines
         // in the ADT format average 110–250 bytes), so the tables of millions of ids grow at
         // most once instead of rehashing at every doubling; a file that needs more grows them.
         let expected = options.size_hint.map_or(0, |bytes| (bytes / 200) as usize);
         let mut loader = Loader {
-            next_twin: commit.next_twin,
-            next_seq: start_seq,
+            start,
             max_twins: self.config.max_twins,
-            ids: HashMap::with_capacity_and_hasher(expected, Seeded::new()),
-            twins: Vec::with_capacity(expected),
-            model_numbers: HashMap::new(),
-            models: Vec::new(),
-            rels: HashSet::with_capacity_and_hasher(expected, Seeded::new()),
-            record: Vec::new(),
-            key: Vec::new(),
+            twins: Some(TwinIds::with_capacity(expected)),
+            frozen: None,
+            rels: Interned::with_capacity(expected),
+            out: Vec::new(),
+            inc: Vec::new(),
             runs: &mut runs,
             counts: (0, 0),
         };
+        let chunk_lines = (CHUNK_LINES / options.run_divisor.max(1)).max(8);
         let loaded = std::thread::scope(|scope| {
             // Two writers: runs of different column families are written side by side.
             let second = sink.clone();
@@ -125,11 +134,21 @@ impl Engine {
                 spawn(scope, "bulk-sst", move || second.write_runs()),
             ];
             let result = match first_data {
-                Some(first) => load_lines(reader, first, &state, &mut loader, &mut report, observe),
+                Some(first) => {
+                    let pipeline = Pipeline {
+                        catalog: &catalog,
+                        pool: loader.runs.pool(),
+                        start,
+                        chunk_lines,
+                        twins: Latch::new(),
+                    };
+                    load_lines(reader, first, &pipeline, &mut loader, &mut report, observe)
+                }
                 None => Ok(true),
             };
             let result = result.and_then(|complete| {
                 if complete {
+                    loader.write_model_twins(&catalog)?;
                     loader.runs.finish()?;
                 }
                 Ok(complete)
@@ -149,7 +168,8 @@ impl Engine {
                 (Ok(complete), Ok(())) => Ok(complete),
             }
         });
-        let (end_seq, end_twin) = (loader.next_seq, loader.next_twin);
+        let end_twin = start.twin + loader.counts.0 as u32;
+        let end_seq = start.seq + loader.counts.0 + loader.counts.1;
         drop(loader);
         match loaded {
             Ok(true) => {}
@@ -169,12 +189,12 @@ impl Engine {
         self.db.put_cf_opt(
             meta,
             BULK_LOAD,
-            json!({"startSeq": start_seq}).to_string(),
+            json!({"startSeq": start.seq}).to_string(),
             &synced,
         )?;
         if let Err(e) = runs.ingest(&self, options.ingest_pause) {
             runs.discard();
-            self.undo_bulk_load(start_seq)?;
+            self.undo_bulk_load(start.seq)?;
             return Err(e);
         }
         runs.discard();
@@ -218,370 +238,254 @@ impl Engine {
     }
 }
 
-/// A seeded multiply-rotate hash for the loader's maps of millions of ids, where SipHash
-/// was a tenth of the applying thread's time. Seeded per map from `RandomState`, so a file
-/// cannot be prepared to make them collide.
-#[derive(Clone)]
-struct Seeded(u64);
-
-impl Seeded {
-    fn new() -> Seeded {
-        Seeded(std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64))
-    }
+/// The first twin number and change sequence of the load.
+#[derive(Clone, Copy)]
+struct Numbers {
+    twin: u32,
+    seq: u64,
 }
 
-impl BuildHasher for Seeded {
-    type Hasher = SeededHasher;
-    fn build_hasher(&self) -> SeededHasher {
-        SeededHasher(self.0)
-    }
-}
-
-struct SeededHasher(u64);
-
-const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
-
-impl Hasher for SeededHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = self.0;
-        let mut words = bytes.chunks_exact(8);
-        for word in &mut words {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(word);
-            h = (h ^ u64::from_le_bytes(w))
-                .wrapping_mul(MIX)
-                .rotate_left(29);
-        }
-        let mut tail = [0u8; 8];
-        tail[..words.remainder().len()].copy_from_slice(words.remainder());
-        h = (h ^ u64::from_le_bytes(tail) ^ bytes.len() as u64).wrapping_mul(MIX);
-        self.0 = h.rotate_left(29);
-    }
-
-    fn finish(&self) -> u64 {
-        let h = (self.0 ^ (self.0 >> 31)).wrapping_mul(0xD6E8_FEB8_6659_FD93);
-        h ^ (h >> 32)
-    }
-}
-
-/// One twin the load has accepted.
-struct Slot {
-    model: u32,
-    out: u32,
-    inc: u32,
-}
-
-/// What the applying thread knows. Memory: per twin its id and a few integers, per
-/// relationship its key (for duplicates); documents stream through to the runs.
-struct Loader<'r> {
-    next_twin: u32,
-    next_seq: u64,
-    max_twins: u64,
-    ids: HashMap<Box<str>, u32, Seeded>,
-    /// By twin number minus the first number of the load.
-    twins: Vec<Slot>,
-    model_numbers: HashMap<String, u32>,
+/// What workers read: the models in force, numbered (in id order, so that `model_twins`
+/// keys come out sorted by walking the numbers).
+struct Catalog {
+    context: Context,
     models: Vec<Arc<FlatModel>>,
-    /// source number ‖ relationship id.
-    rels: HashSet<Box<[u8]>, Seeded>,
-    record: Vec<u8>,
-    key: Vec<u8>,
-    runs: &'r mut Runs,
-    /// (twins, relationships) accepted.
-    counts: (u64, u64),
+    numbers: HashMap<String, u32>,
 }
 
-/// A refusal: the line's reason, as the per-operation path words it.
-type Refused = std::result::Result<(), Error>;
-
-impl Loader<'_> {
-    fn first_twin(&self) -> u32 {
-        self.next_twin - self.twins.len() as u32
-    }
-
-    fn slot(&self, id: &str) -> Option<(u32, &Slot)> {
-        let num = *self.ids.get(id)?;
-        Some((num, &self.twins[(num - self.first_twin()) as usize]))
-    }
-
-    fn model_number(&mut self, model: &Arc<FlatModel>) -> u32 {
-        if let Some(n) = self.model_numbers.get(&model.id) {
-            return *n;
+impl Catalog {
+    fn new(state: &State) -> Catalog {
+        let mut ids: Vec<&str> = state.catalog.ids().collect();
+        ids.sort_unstable();
+        let models: Vec<Arc<FlatModel>> = ids
+            .iter()
+            .filter_map(|id| state.catalog.get(id).cloned())
+            .collect();
+        let numbers = models
+            .iter()
+            .enumerate()
+            .map(|(n, m)| (m.id.clone(), n as u32))
+            .collect();
+        Catalog {
+            context: Context {
+                catalog: state.catalog.clone(),
+                models: state.models.clone(),
+                encode: true,
+            },
+            models,
+            numbers,
         }
-        let n = self.models.len() as u32;
-        self.models.push(model.clone());
-        self.model_numbers.insert(model.id.clone(), n);
-        n
-    }
-
-    /// Checks and files one item: `Ok(Err(_))` is a refused line.
-    fn item(&mut self, item: Staged, time: &str) -> Result<std::result::Result<(), LineError>> {
-        let (line, outcome) = match item {
-            Staged::Failed(e) => return Ok(Err(e)),
-            Staged::Twin {
-                line,
-                id,
-                model,
-                doc,
-            } => (line, self.twin(id, &model, &doc, time)?),
-            Staged::Relationship {
-                line,
-                source,
-                id,
-                target,
-                name,
-                props,
-                doc,
-            } => (
-                line,
-                self.relationship(&source, &id, &target, &name, props, &doc, time)?,
-            ),
-        };
-        Ok(outcome.map_err(|e| LineError {
-            line,
-            reason: e.to_string(),
-        }))
-    }
-
-    fn twin(
-        &mut self,
-        id: String,
-        model: &Arc<FlatModel>,
-        doc: &[u8],
-        time: &str,
-    ) -> Result<Refused> {
-        if self.ids.contains_key(id.as_str()) {
-            return Ok(Err(Error::validation(format!(
-                "twin {id} appears twice in the file (or already exists)"
-            ))));
-        }
-        if self.twins.len() as u64 >= self.max_twins {
-            return Ok(Err(Error::LimitExceeded(format!(
-                "the store holds its maximum of {} twins",
-                self.max_twins
-            ))));
-        }
-        let num = self.next_twin;
-        let Some(next) = num.checked_add(1) else {
-            return Ok(Err(Error::LimitExceeded("twin numbers exhausted".into())));
-        };
-        self.next_twin = next;
-        let model_number = self.model_number(model);
-        self.twins.push(Slot {
-            model: model_number,
-            out: 0,
-            inc: 0,
-        });
-        let key = twin_key(num);
-        self.runs.put(TWINS, &key, doc)?;
-        self.runs.put(TWIN_IDS, id.as_bytes(), &key)?;
-        self.runs
-            .put(MODEL_TWINS, &model_twin_key(&model.id, num), &[])?;
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        change_record(
-            &mut self.record,
-            seq,
-            ChangeKind::TwinCreate,
-            &id,
-            Subject::Twin,
-            time,
-            doc,
-        );
-        self.runs.put(CDC, &cdc_key(seq), &self.record)?;
-        self.ids.insert(id.into_boxed_str(), num);
-        self.counts.0 += 1;
-        Ok(Ok(()))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn relationship(
-        &mut self,
-        source: &str,
-        id: &str,
-        target: &str,
-        name: &str,
-        props: Option<Value>,
-        doc: &[u8],
-        time: &str,
-    ) -> Result<Refused> {
-        // The checks and reasons of `apply.rs`, in its order.
-        let Some((src, src_slot)) = self.slot(source) else {
-            return Ok(Err(Error::validation(format!(
-                "source twin {source} is neither stored nor in the Twins section"
-            ))));
-        };
-        let model = self.models[src_slot.model as usize].clone();
-        let Some(def) = model.relationships.get(name) else {
-            return Ok(Err(Error::invalid(
-                Invalid::Relationship,
-                format!(
-                    "relationship '{name}' is not defined on model {} of twin {source}",
-                    model.id
-                ),
-            )));
-        };
-        if target == source {
-            return Ok(Err(Error::invalid(
-                Invalid::SelfRelationship,
-                "the relationship cannot connect to the same digital twin",
-            )));
-        }
-        let Some((dst, dst_slot)) = self.slot(target) else {
-            return Ok(Err(Error::validation(format!(
-                "target twin {target} is neither stored nor in the Twins section"
-            ))));
-        };
-        if let Some(wanted) = &def.target {
-            let target_model = &self.models[dst_slot.model as usize];
-            if !target_model.ancestors.contains(wanted) {
-                return Ok(Err(Error::invalid(
-                    Invalid::Relationship,
-                    format!(
-                        "relationship '{name}' must target a twin of {wanted}; twin {target} is of {}",
-                        target_model.id
-                    ),
-                )));
-            }
-        }
-        if let Some(props) = &props {
-            if let Err(e) = relationship::validate_properties(props, def) {
-                return Ok(Err(e));
-            }
-        }
-        self.key.clear();
-        self.key.extend_from_slice(&twin_key(src));
-        self.key.extend_from_slice(id.as_bytes());
-        if self.rels.contains(self.key.as_slice()) {
-            return Ok(Err(Error::validation(format!(
-                "relationship {id} of twin {source} appears twice in the file (or already exists)"
-            ))));
-        }
-        let max = limits::MAX_RELATIONSHIPS_PER_TWIN as u32;
-        let first = self.first_twin();
-        if self.twins[(src - first) as usize].out >= max {
-            return Ok(Err(Error::LimitExceeded(format!(
-                "twin {source} has {max} outgoing relationships, the maximum"
-            ))));
-        }
-        if self.twins[(dst - first) as usize].inc >= max {
-            return Ok(Err(Error::LimitExceeded(format!(
-                "twin {target} has {max} incoming relationships, the maximum"
-            ))));
-        }
-        self.twins[(src - first) as usize].out += 1;
-        self.twins[(dst - first) as usize].inc += 1;
-        self.runs.put(RELS, &self.key, doc)?;
-        self.rels.insert(self.key.as_slice().into());
-        self.runs
-            .put(OUT, &out_edge_key(src, name, id), &twin_key(dst))?;
-        self.runs
-            .put(IN, &in_edge_key(dst, src, id), name.as_bytes())?;
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        change_record(
-            &mut self.record,
-            seq,
-            ChangeKind::RelationshipCreate,
-            source,
-            Subject::Relationship(id),
-            time,
-            doc,
-        );
-        self.runs.put(CDC, &cdc_key(seq), &self.record)?;
-        self.counts.1 += 1;
-        Ok(Ok(()))
     }
 }
 
-/// Lines cut from the file, their text back to back (one allocation per chunk, freed by the
-/// worker: per-line strings freed on another thread cost more in malloc than the parsing).
+/// A value set once, that threads wait for.
+struct Latch<T> {
+    value: Mutex<Option<Option<T>>>,
+    set: Condvar,
+}
+
+impl<T: Clone> Latch<T> {
+    fn new() -> Latch<T> {
+        Latch {
+            value: Mutex::new(None),
+            set: Condvar::new(),
+        }
+    }
+
+    /// Sets the value (`None`: there will be none), unless it is set already.
+    fn set(&self, value: Option<T>) {
+        if let Ok(mut slot) = self.value.lock() {
+            if slot.is_none() {
+                *slot = Some(value);
+                self.set.notify_all();
+            }
+        }
+    }
+
+    fn wait(&self) -> Option<T> {
+        let mut slot = self.value.lock().ok()?;
+        loop {
+            if let Some(value) = &*slot {
+                return value.clone();
+            }
+            slot = self.set.wait(slot).ok()?;
+        }
+    }
+}
+
+/// What the threads of one load share.
+struct Pipeline<'c> {
+    catalog: &'c Catalog,
+    pool: Arc<Pool>,
+    start: Numbers,
+    chunk_lines: usize,
+    /// Every twin of the load, once the Twins section is applied (`None`: the load stopped).
+    twins: Latch<Arc<TwinIds>>,
+}
+
+/// Lines cut from the file, their text back to back (one allocation per chunk), all of one
+/// section, numbered.
 struct Chunk {
     number: u64,
+    section: Option<Section>,
     text: String,
-    lines: Vec<std::result::Result<(u64, Section, usize, usize), LineError>>,
+    lines: Vec<std::result::Result<(u64, usize, usize), LineError>>,
+    /// Data lines before this chunk: its first line's change is the load's first plus this.
+    first_item: u64,
+    /// Twin lines before this chunk: its first twin's number is the load's first plus this.
+    first_twin: u64,
+    /// The last chunk of the Twins section.
+    ends_twins: bool,
+    /// When the chunk was cut: its twins' `$lastUpdateTime` and its changes' time, so that
+    /// times never go back as sequence numbers go up.
+    time: String,
     /// Bytes of the file read once it was cut.
     bytes: u64,
 }
 
 impl Chunk {
-    fn new(number: u64) -> Chunk {
+    fn after(number: u64, first_item: u64, first_twin: u64) -> Chunk {
         Chunk {
             number,
-            text: String::with_capacity(CHUNK_LINES * 160),
-            lines: Vec::with_capacity(CHUNK_LINES),
+            section: None,
+            text: String::new(),
+            lines: Vec::new(),
+            first_item,
+            first_twin,
+            ends_twins: false,
+            time: String::new(),
             bytes: 0,
         }
     }
 
-    fn push(&mut self, number: u64, section: Section, text: &str) {
+    /// The chunk that follows this one.
+    fn next(&self) -> Chunk {
+        let twins = match self.section {
+            Some(Section::Twins) => self.lines.len() as u64,
+            _ => 0,
+        };
+        Chunk::after(
+            self.number + 1,
+            self.first_item + self.lines.len() as u64,
+            self.first_twin + twins,
+        )
+    }
+
+    fn push(&mut self, number: u64, text: &str) {
         let start = self.text.len();
         self.text.push_str(text);
-        self.lines
-            .push(Ok((number, section, start, self.text.len())));
+        self.lines.push(Ok((number, start, self.text.len())));
     }
 }
 
-/// (chunk number, staged items, last line, bytes read)
-type Done = (u64, Vec<Staged>, u64, u64);
+/// A worker's output for one chunk.
+struct Done {
+    number: u64,
+    section: Option<Section>,
+    ends_twins: bool,
+    /// By column family: twins, `twin_ids` and changes for a twin chunk; relationships,
+    /// adjacency and changes for a relationship chunk. Entry `i` of each is line `i`.
+    blocks: Vec<Block>,
+    /// Each staged line's number.
+    lines: Vec<u64>,
+    /// Each staged twin's model number.
+    models: Vec<u32>,
+    /// The chunk's first refused line: nothing after it is staged.
+    failure: Option<LineError>,
+    last: u64,
+    bytes: u64,
+}
 
 /// Runs the pipeline over the data sections. Returns whether every line was accepted and
 /// the observer never asked to stop.
 fn load_lines<R: BufRead + Send>(
     mut reader: Reader<R>,
     first: Line,
-    state: &State,
+    pipeline: &Pipeline<'_>,
     loader: &mut Loader<'_>,
     report: &mut ImportReport,
     observe: &mut dyn FnMut(&Progress) -> bool,
 ) -> Result<bool> {
-    let context = Context {
-        catalog: state.catalog.clone(),
-        models: state.models.clone(),
-        encode: true,
-    };
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    std::thread::scope(|scope| -> Result<bool> {
+    let result = std::thread::scope(|scope| -> Result<bool> {
         let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(workers * 2);
         let (done_tx, done_rx) = sync_channel::<Result<Done>>(workers * 2);
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
         let reader_done = done_tx.clone();
+        let chunk_lines = pipeline.chunk_lines;
         spawn(scope, "bulk-read", move || {
-            let mut chunk = Chunk::new(0);
-            chunk.push(first.number, first.section, &first.text);
+            let send = |mut chunk: Chunk, bytes: u64| {
+                chunk.bytes = bytes;
+                chunk.time = clock::now();
+                chunk_tx.send(chunk).is_ok()
+            };
+            let mut chunk = Chunk::after(0, 0, 0);
+            let mut twins_ended = false;
+            let mut next = Some(Ok((first.number, first.section, first.text.as_str())));
+            // Bytes of the file read before the line in hand: what a chunk sent now covers.
+            let mut before = reader.bytes_read();
             loop {
-                let item = match reader.next_text() {
+                match next {
+                    Some(Ok((number, section, text))) => {
+                        let full =
+                            chunk.lines.len() >= chunk_lines || chunk.text.len() >= CHUNK_BYTES;
+                        let other = chunk.section.is_some_and(|s| s != section);
+                        if section == Section::Relationships && !twins_ended {
+                            // Relationship chunks wait for every twin: the last twin chunk
+                            // says when (an empty one when the file has no twins).
+                            twins_ended = true;
+                            let mut last = if chunk.section == Some(Section::Twins) {
+                                chunk
+                            } else {
+                                if !chunk.lines.is_empty() {
+                                    let following = chunk.next();
+                                    if !send(chunk, before) {
+                                        return;
+                                    }
+                                    chunk = following;
+                                }
+                                chunk.section = Some(Section::Twins);
+                                chunk
+                            };
+                            last.ends_twins = true;
+                            chunk = last.next();
+                            if !send(last, before) {
+                                return;
+                            }
+                        } else if full || other {
+                            let following = chunk.next();
+                            if !send(chunk, before) {
+                                return;
+                            }
+                            chunk = following;
+                        }
+                        chunk.section = Some(section);
+                        chunk.push(number, text);
+                    }
+                    Some(Err(e)) => chunk.lines.push(Err(e)),
+                    None => {
+                        if !chunk.lines.is_empty() {
+                            send(chunk, before);
+                        }
+                        return;
+                    }
+                }
+                before = reader.bytes_read();
+                next = match reader.next_text() {
                     Ok(item) => item,
                     Err(e) => {
                         let _ = reader_done.send(Err(e));
                         return;
                     }
                 };
-                let end = item.is_none();
-                match item {
-                    Some(Ok((number, section, text))) => chunk.push(number, section, text),
-                    Some(Err(e)) => chunk.lines.push(Err(e)),
-                    None => {}
-                }
-                if (end && !chunk.lines.is_empty()) || chunk.lines.len() >= CHUNK_LINES {
-                    let next = Chunk::new(chunk.number + 1);
-                    let mut full = std::mem::replace(&mut chunk, next);
-                    full.bytes = reader.bytes_read();
-                    if chunk_tx.send(full).is_err() {
-                        return;
-                    }
-                }
-                if end {
-                    return;
-                }
             }
         })?;
         for _ in 0..workers {
             let rx = chunk_rx.clone();
             let tx = done_tx.clone();
-            let context = &context;
             spawn(scope, "bulk-stage", move || {
                 let mut encoder = Encoder::new();
+                let mut keys = Keys::default();
                 loop {
                     let next = match rx.lock() {
                         Ok(rx) => rx.recv(),
@@ -590,51 +494,28 @@ fn load_lines<R: BufRead + Send>(
                     let Ok(chunk) = next else {
                         return;
                     };
-                    let now = clock::now();
-                    let mut last = 0;
-                    let staged: Vec<Staged> = chunk
-                        .lines
-                        .into_iter()
-                        .map(|item| match item {
-                            Ok((number, section, start, end)) => {
-                                last = last.max(number);
-                                let text = chunk.text.get(start..end).unwrap_or_default();
-                                encoder.stage(number, section, text, context, &now)
-                            }
-                            Err(e) => {
-                                last = last.max(e.line);
-                                Staged::Failed(e)
-                            }
-                        })
-                        .collect();
-                    let (number, bytes) = (chunk.number, chunk.bytes);
-                    if tx.send(Ok((number, staged, last, bytes))).is_err() {
+                    let done = stage(chunk, pipeline, &mut encoder, &mut keys);
+                    if tx.send(done).is_err() {
                         return;
                     }
                 }
             })?;
         }
         drop(done_tx);
-        let mut waiting = std::collections::BTreeMap::new();
+        let mut waiting = BTreeMap::new();
         let mut next = 0u64;
         let result = (|| {
             for message in done_rx.iter() {
-                let (number, items, last, bytes) = message?;
-                waiting.insert(number, (items, last, bytes));
-                while let Some((items, last, bytes)) = waiting.remove(&next) {
+                let done = message?;
+                waiting.insert(done.number, done);
+                while let Some(done) = waiting.remove(&next) {
                     next += 1;
-                    let time = clock::now();
-                    for item in items {
-                        let line = item_line(&item);
-                        report.progress.section = Some(match item {
-                            Staged::Relationship { .. } => Section::Relationships,
-                            _ => Section::Twins,
-                        });
-                        if let Err(e) = loader.item(item, &time)? {
-                            report.refuse(e, usize::MAX);
-                            report.stopped_at = Some(line);
-                            return Ok(false);
-                        }
+                    report.progress.section = done.section;
+                    let (last, bytes) = (done.last, done.bytes);
+                    if let Err(e) = loader.apply(done, pipeline)? {
+                        report.stopped_at = Some(e.line);
+                        report.refuse(e, usize::MAX);
+                        return Ok(false);
                     }
                     report.progress.line = last;
                     report.progress.bytes = bytes;
@@ -648,10 +529,376 @@ fn load_lines<R: BufRead + Send>(
             }
             Ok(true)
         })();
-        // Unblock the reader and workers whatever happened.
+        // Unblock the reader and workers whatever happened: workers waiting for the twins
+        // learn there will be none, and senders find the channel closed.
+        pipeline.twins.set(None);
         drop(done_rx);
         result
-    })
+    });
+    // Blocks still in flight go back to the pool with the threads' ends; nothing to do.
+    result
+}
+
+/// Reused key buffers of a worker.
+#[derive(Default)]
+struct Keys {
+    a: Vec<u8>,
+    b: Vec<u8>,
+}
+
+/// A worker's part: one chunk to blocks of keys.
+fn stage(
+    chunk: Chunk,
+    pipeline: &Pipeline<'_>,
+    encoder: &mut Encoder,
+    keys: &mut Keys,
+) -> Result<Done> {
+    let cfs: &[usize] = match chunk.section {
+        Some(Section::Twins) => &[TWINS, TWIN_IDS, CDC],
+        Some(Section::Relationships) => &[RELS, OUT, IN, CDC],
+        _ => &[],
+    };
+    let mut blocks: Vec<Block> = cfs.iter().map(|cf| pipeline.pool.take(*cf)).collect();
+    let mut done = Done {
+        number: chunk.number,
+        section: chunk.section,
+        ends_twins: chunk.ends_twins,
+        blocks: Vec::new(),
+        lines: Vec::with_capacity(chunk.lines.len()),
+        models: Vec::new(),
+        failure: None,
+        last: 0,
+        bytes: chunk.bytes,
+    };
+    let twins = match chunk.section {
+        Some(Section::Relationships) => pipeline.twins.wait(),
+        _ => None,
+    };
+    let context = &pipeline.catalog.context;
+    for (i, line) in chunk.lines.iter().enumerate() {
+        let (number, start, end) = match line {
+            Ok(line) => *line,
+            Err(e) => {
+                done.last = done.last.max(e.line);
+                done.failure = Some(e.clone());
+                break;
+            }
+        };
+        done.last = done.last.max(number);
+        let Some(section) = chunk.section else {
+            return Err(Error::Internal(
+                "a bulk chunk line without a section".into(),
+            ));
+        };
+        let text = chunk.text.get(start..end).unwrap_or_default();
+        let seq = pipeline.start.seq + chunk.first_item + i as u64;
+        let refused = |reason: String| LineError {
+            line: number,
+            reason,
+        };
+        match encoder.stage(number, section, text, context, &chunk.time) {
+            Staged::Failed(e) => {
+                done.failure = Some(e);
+                break;
+            }
+            Staged::Twin { id, model, doc } => {
+                let index = chunk.first_twin + i as u64;
+                let Some(num) = u32::try_from(u64::from(pipeline.start.twin) + index)
+                    .ok()
+                    .filter(|n| *n < u32::MAX)
+                else {
+                    done.failure = Some(refused("twin numbers exhausted".into()));
+                    break;
+                };
+                let Some(&model_number) = pipeline.catalog.numbers.get(&model.id) else {
+                    return Err(Error::Internal(format!(
+                        "model {} is not numbered",
+                        model.id
+                    )));
+                };
+                let key = twin_key(num);
+                blocks[0].put(&key, doc)?;
+                blocks[1].put(id.as_bytes(), &key)?;
+                blocks[2].put_with(&cdc_key(seq), |out| {
+                    change_record(
+                        out,
+                        seq,
+                        ChangeKind::TwinCreate,
+                        id,
+                        Subject::Twin,
+                        &chunk.time,
+                        doc,
+                    )
+                })?;
+                done.models.push(model_number);
+            }
+            Staged::Relationship {
+                source,
+                id,
+                target,
+                name,
+                props,
+                doc,
+            } => {
+                let Some(twins) = &twins else {
+                    // The load stopped before its twins were all known.
+                    return Err(Error::Internal("relationships staged without twins".into()));
+                };
+                let (src, dst) = match resolve(twins, pipeline, source, target, name, props) {
+                    Ok(ends) => ends,
+                    Err(e) => {
+                        done.failure = Some(refused(e.to_string()));
+                        break;
+                    }
+                };
+                rel_key_into(&mut keys.a, src, id);
+                blocks[0].put(&keys.a, doc)?;
+                out_edge_key_into(&mut keys.a, src, name, id);
+                blocks[1].put(&keys.a, &twin_key(dst))?;
+                in_edge_key_into(&mut keys.b, dst, src, id);
+                blocks[2].put(&keys.b, name.as_bytes())?;
+                blocks[3].put_with(&cdc_key(seq), |out| {
+                    change_record(
+                        out,
+                        seq,
+                        ChangeKind::RelationshipCreate,
+                        source,
+                        Subject::Relationship(id),
+                        &chunk.time,
+                        doc,
+                    )
+                })?;
+            }
+        }
+        done.lines.push(number);
+    }
+    done.blocks = blocks;
+    Ok(done)
+}
+
+/// A relationship's ends as twin numbers, after the checks (and in the order, with the
+/// reasons) of `apply.rs` that depend on the twins alone.
+fn resolve(
+    twins: &TwinIds,
+    pipeline: &Pipeline<'_>,
+    source: &str,
+    target: &str,
+    name: &str,
+    props: Option<&Value>,
+) -> std::result::Result<(u32, u32), Error> {
+    let models = &pipeline.catalog.models;
+    let model_of = |number: u32| {
+        models
+            .get(number as usize)
+            .ok_or_else(|| Error::Internal(format!("model number {number} out of range")))
+    };
+    let Some((src, src_model)) = twins.get(source) else {
+        return Err(Error::validation(format!(
+            "source twin {source} is neither stored nor in the Twins section"
+        )));
+    };
+    let model = model_of(src_model)?;
+    let Some(def) = model.relationships.get(name) else {
+        return Err(Error::invalid(
+            Invalid::Relationship,
+            format!(
+                "relationship '{name}' is not defined on model {} of twin {source}",
+                model.id
+            ),
+        ));
+    };
+    if target == source {
+        return Err(Error::invalid(
+            Invalid::SelfRelationship,
+            "the relationship cannot connect to the same digital twin",
+        ));
+    }
+    let Some((dst, dst_model)) = twins.get(target) else {
+        return Err(Error::validation(format!(
+            "target twin {target} is neither stored nor in the Twins section"
+        )));
+    };
+    if let Some(wanted) = &def.target {
+        let target_model = model_of(dst_model)?;
+        if !target_model.ancestors.contains(wanted) {
+            return Err(Error::invalid(
+                Invalid::Relationship,
+                format!(
+                    "relationship '{name}' must target a twin of {wanted}; twin {target} is of {}",
+                    target_model.id
+                ),
+            ));
+        }
+    }
+    if let Some(props) = props {
+        relationship::validate_properties(props, def)?;
+    }
+    let first = pipeline.start.twin;
+    Ok((first + src, first + dst))
+}
+
+/// The applying thread's state. Memory: per twin its id and a few integers, per
+/// relationship its key (for duplicates); documents stream through to the runs.
+struct Loader<'r> {
+    start: Numbers,
+    max_twins: u64,
+    /// The twins, while the Twins section is applied.
+    twins: Option<TwinIds>,
+    /// The twins, once relationship workers read them.
+    frozen: Option<Arc<TwinIds>>,
+    /// source number ‖ relationship id, of every relationship.
+    rels: Interned,
+    /// Outgoing and incoming relationships so far, by twin index.
+    out: Vec<u32>,
+    inc: Vec<u32>,
+    runs: &'r mut Runs,
+    /// (twins, relationships) accepted.
+    counts: (u64, u64),
+}
+
+impl Loader<'_> {
+    /// Checks a staged chunk's lines against the earlier lines, in order, and hands its
+    /// blocks on: `Ok(Err(_))` is the first refused line.
+    fn apply(
+        &mut self,
+        mut done: Done,
+        pipeline: &Pipeline<'_>,
+    ) -> Result<std::result::Result<(), LineError>> {
+        let refused = match done.section {
+            Some(Section::Twins) => self.twins(&done)?,
+            Some(Section::Relationships) => self.relationships(&done)?,
+            _ => None,
+        };
+        if let Some(refused) = refused.or(done.failure.take()) {
+            for block in done.blocks.drain(..) {
+                pipeline.pool.give(block);
+            }
+            return Ok(Err(refused));
+        }
+        for block in done.blocks.drain(..) {
+            self.runs.append(block)?;
+        }
+        if done.ends_twins {
+            let twins = Arc::new(
+                self.twins
+                    .take()
+                    .unwrap_or_else(|| TwinIds::with_capacity(0)),
+            );
+            self.out = vec![0; twins.len()];
+            self.inc = vec![0; twins.len()];
+            self.frozen = Some(twins.clone());
+            pipeline.twins.set(Some(twins));
+        }
+        Ok(Ok(()))
+    }
+
+    fn twins(&mut self, done: &Done) -> Result<Option<LineError>> {
+        let Some(twins) = self.twins.as_mut() else {
+            return Err(Error::Internal("twins after the Twins section".into()));
+        };
+        let ids = &done.blocks[1];
+        for (i, (&model, &line)) in done.models.iter().zip(&done.lines).enumerate() {
+            let id = ids.key(i);
+            let refuse = |e: Error| {
+                Ok(Some(LineError {
+                    line,
+                    reason: e.to_string(),
+                }))
+            };
+            if twins.len() as u64 >= self.max_twins {
+                return refuse(Error::LimitExceeded(format!(
+                    "the store holds its maximum of {} twins",
+                    self.max_twins
+                )));
+            }
+            if !twins.push(id, model)? {
+                return refuse(Error::validation(format!(
+                    "twin {} appears twice in the file (or already exists)",
+                    String::from_utf8_lossy(id)
+                )));
+            }
+            self.counts.0 += 1;
+        }
+        Ok(None)
+    }
+
+    fn relationships(&mut self, done: &Done) -> Result<Option<LineError>> {
+        let Some(twins) = self.frozen.as_ref() else {
+            return Err(Error::Internal("relationships before the twins".into()));
+        };
+        let (rels, out) = (&done.blocks[0], &done.blocks[1]);
+        let max = limits::MAX_RELATIONSHIPS_PER_TWIN as u32;
+        let first = self.start.twin;
+        for (i, &line) in done.lines.iter().enumerate() {
+            let key = rels.key(i);
+            let ends = decode_u32(key).zip(decode_u32(out.value(i)));
+            let Some((src, dst)) = ends else {
+                return Err(Error::Internal("a staged relationship without ends".into()));
+            };
+            let (s, d) = ((src - first) as usize, (dst - first) as usize);
+            let refuse = |e: Error| {
+                Ok(Some(LineError {
+                    line,
+                    reason: e.to_string(),
+                }))
+            };
+            let id = String::from_utf8_lossy(&key[4..]);
+            if !self.rels.insert(key, 0)? {
+                return refuse(Error::validation(format!(
+                    "relationship {id} of twin {} appears twice in the file (or already exists)",
+                    twins.id_of(src - first)
+                )));
+            }
+            if self.out[s] >= max {
+                return refuse(Error::LimitExceeded(format!(
+                    "twin {} has {max} outgoing relationships, the maximum",
+                    twins.id_of(src - first)
+                )));
+            }
+            if self.inc[d] >= max {
+                return refuse(Error::LimitExceeded(format!(
+                    "twin {} has {max} incoming relationships, the maximum",
+                    twins.id_of(dst - first)
+                )));
+            }
+            self.out[s] += 1;
+            self.inc[d] += 1;
+            self.counts.1 += 1;
+        }
+        Ok(None)
+    }
+
+    /// Files `model_twins`: by model in id order, then by twin number (the key order, so
+    /// the files need no sort and do not overlap).
+    fn write_model_twins(&mut self, catalog: &Catalog) -> Result<()> {
+        let twins = match (&self.frozen, &self.twins) {
+            (Some(twins), _) => twins.as_ref(),
+            (None, Some(twins)) => twins,
+            (None, None) => return Ok(()),
+        };
+        let models = twins.models();
+        // A counting sort of twin indexes by model number.
+        let mut starts = vec![0usize; catalog.models.len() + 1];
+        for &m in models {
+            starts[m as usize + 1] += 1;
+        }
+        for m in 1..starts.len() {
+            starts[m] += starts[m - 1];
+        }
+        let mut next = starts.clone();
+        let mut order = vec![0u32; models.len()];
+        for (index, &m) in models.iter().enumerate() {
+            order[next[m as usize]] = index as u32;
+            next[m as usize] += 1;
+        }
+        for (m, model) in catalog.models.iter().enumerate() {
+            for &index in &order[starts[m]..starts[m + 1]] {
+                let key = model_twin_key(&model.id, self.start.twin + index);
+                self.runs.put(MODEL_TWINS, &key, &[])?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A named thread (names show in profiles and debuggers).
@@ -664,13 +911,6 @@ fn spawn<'s, T: Send + 's>(
         .name(name.into())
         .spawn_scoped(scope, f)
         .map_err(|e| Error::Internal(format!("starting a bulk load thread: {e}")))
-}
-
-fn item_line(item: &Staged) -> u64 {
-    match item {
-        Staged::Twin { line, .. } | Staged::Relationship { line, .. } => *line,
-        Staged::Failed(e) => e.line,
-    }
 }
 
 #[cfg(test)]
@@ -774,36 +1014,49 @@ mod tests {
 
     #[test]
     fn a_refused_line_loads_nothing() {
-        for name in [
+        let names = [
             "bad-json.ndjson",
             "bad-model.ndjson",
             "dangling.ndjson",
             "duplicate-id.ndjson",
+            "duplicate-relationship.ndjson",
+            "no-twins.ndjson",
             "unknown-model.ndjson",
-        ] {
-            let dir = tempfile::tempdir().unwrap();
-            let report = open(dir.path())
-                .bulk_load(&fixture(name)[..], &ImportOptions::default(), &mut |_| true)
-                .unwrap();
-            assert_eq!(report.errors.len(), 1, "{name}");
-            assert_eq!(report.stopped_at, Some(report.errors[0].line), "{name}");
-            // The same first refusal, in the same words, as the check pass.
-            let check = open(tempfile::tempdir().unwrap().path())
-                .import(
-                    &fixture(name)[..],
-                    &ImportOptions {
-                        mode: Mode::Check,
-                        ..ImportOptions::default()
-                    },
-                    &mut |_| true,
-                )
-                .unwrap();
-            assert_eq!(report.errors[0], check.errors[0], "{name}");
-            let engine = open(dir.path());
-            assert_eq!(engine.snapshot().twin_count(), 0, "{name}");
-            assert_eq!(engine.snapshot().models().count(), 0, "{name}");
-            assert_eq!(engine.next_sequence(), 1, "{name}");
-            assert!(!dir.path().join("bulk-load").exists());
+            "wrong-target.ndjson",
+        ];
+        // One chunk per section, then chunks of a few lines (the refusal and the lines
+        // before it in different chunks, relationship chunks waiting for twins that a
+        // refusal means never come).
+        for divisor in [1, 1 << 13] {
+            for name in names {
+                let options = ImportOptions {
+                    run_divisor: divisor,
+                    ..ImportOptions::default()
+                };
+                let dir = tempfile::tempdir().unwrap();
+                let report = open(dir.path())
+                    .bulk_load(&fixture(name)[..], &options, &mut |_| true)
+                    .unwrap();
+                assert_eq!(report.errors.len(), 1, "{name}");
+                assert_eq!(report.stopped_at, Some(report.errors[0].line), "{name}");
+                // The same first refusal, in the same words, as the check pass.
+                let check = open(tempfile::tempdir().unwrap().path())
+                    .import(
+                        &fixture(name)[..],
+                        &ImportOptions {
+                            mode: Mode::Check,
+                            ..ImportOptions::default()
+                        },
+                        &mut |_| true,
+                    )
+                    .unwrap();
+                assert_eq!(report.errors[0], check.errors[0], "{name}");
+                let engine = open(dir.path());
+                assert_eq!(engine.snapshot().twin_count(), 0, "{name}");
+                assert_eq!(engine.snapshot().models().count(), 0, "{name}");
+                assert_eq!(engine.next_sequence(), 1, "{name}");
+                assert!(!dir.path().join("bulk-load").exists());
+            }
         }
     }
 

@@ -22,6 +22,7 @@ mod delete;
 mod encode;
 mod export;
 pub mod format;
+mod ids;
 mod import;
 mod load;
 mod prepare;

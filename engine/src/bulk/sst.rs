@@ -9,7 +9,7 @@
 //! written.
 
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter};
@@ -38,17 +38,16 @@ pub(crate) const OUT: usize = 4;
 pub(crate) const IN: usize = 5;
 pub(crate) const CDC: usize = 6;
 
-/// One key and value, stored back to back in a run's arena.
+/// Where one key and its value sit in a block's arena (back to back).
 #[derive(Clone, Copy)]
 struct Entry {
-    /// The key's first 8 bytes, big-endian, zero-padded: most comparisons of a sort end
-    /// here, without reaching into the arena.
-    prefix: u64,
     at: u32,
     key: u32,
     value: u32,
 }
 
+/// The key's first 8 bytes, big-endian, zero-padded: most comparisons of a sort end here,
+/// without reaching into an arena.
 fn prefix(key: &[u8]) -> u64 {
     let mut bytes = [0u8; 8];
     let n = key.len().min(8);
@@ -56,26 +55,71 @@ fn prefix(key: &[u8]) -> u64 {
     u64::from_be_bytes(bytes)
 }
 
-struct Run {
+/// Keys and values of one column family, as a worker stages them for one chunk of lines:
+/// one arena, so a chunk's thousands of keys cost a few allocations, and blocks are
+/// recycled (see `Pool`) once written.
+pub(crate) struct Block {
     cf: usize,
     arena: Vec<u8>,
     entries: Vec<Entry>,
-    /// Keys arrived in ascending order: no sort needed.
+    /// Keys were put in ascending order.
     sorted: bool,
-    file: PathBuf,
 }
 
-impl Run {
-    fn new(cf: usize, budget: usize) -> Run {
-        Run {
+impl Block {
+    fn new(cf: usize) -> Block {
+        Block {
             cf,
-            // Reserved once and reused (see `Runs::fresh`): growing and freeing buffers this
-            // size costs a page fault and a zeroed page per 4 KiB each time.
-            arena: Vec::with_capacity(budget + (64 << 10)),
+            arena: Vec::new(),
             entries: Vec::new(),
             sorted: true,
-            file: PathBuf::new(),
         }
+    }
+
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.put_with(key, |out| out.extend_from_slice(value))
+    }
+
+    /// Puts `key` with the value `write` appends (built in place, not copied in).
+    pub fn put_with(&mut self, key: &[u8], write: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        if self.sorted {
+            if let Some(last) = self.entries.last() {
+                self.sorted = self.key_of(*last) < key;
+            }
+        }
+        let at = self.arena.len();
+        self.arena.extend_from_slice(key);
+        write(&mut self.arena);
+        let too_big = || Error::Internal("a bulk block over 4 GiB".into());
+        let value = self.arena.len() - at - key.len();
+        self.entries.push(Entry {
+            at: u32::try_from(at).map_err(|_| too_big())?,
+            key: key.len() as u32,
+            value: u32::try_from(value).map_err(|_| too_big())?,
+        });
+        Ok(())
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn key(&self, i: usize) -> &[u8] {
+        self.key_of(self.entries[i])
+    }
+
+    pub fn value(&self, i: usize) -> &[u8] {
+        let e = self.entries[i];
+        let start = (e.at + e.key) as usize;
+        &self.arena[start..start + e.value as usize]
+    }
+
+    fn key_of(&self, e: Entry) -> &[u8] {
+        &self.arena[e.at as usize..(e.at + e.key) as usize]
     }
 
     fn clear(&mut self) {
@@ -83,35 +127,82 @@ impl Run {
         self.entries.clear();
         self.sorted = true;
     }
+}
 
-    fn key(&self, e: Entry) -> &[u8] {
-        &self.arena[e.at as usize..(e.at + e.key) as usize]
+/// Written blocks, cleared, by column family, for workers to fill again: reusing them spares
+/// a page fault and a zeroed page per 4 KiB of every chunk's output.
+pub(crate) struct Pool {
+    free: Vec<Mutex<Vec<Block>>>,
+}
+
+impl Pool {
+    fn new() -> Pool {
+        Pool {
+            free: (0..LOADED.len()).map(|_| Mutex::new(Vec::new())).collect(),
+        }
     }
 
-    fn value(&self, e: Entry) -> &[u8] {
-        let start = (e.at + e.key) as usize;
-        &self.arena[start..start + e.value as usize]
+    /// An empty block for `cf`.
+    pub fn take(&self, cf: usize) -> Block {
+        self.free[cf]
+            .lock()
+            .ok()
+            .and_then(|mut free| free.pop())
+            .unwrap_or_else(|| Block::new(cf))
+    }
+
+    pub fn give(&self, mut block: Block) {
+        block.clear();
+        if let Ok(mut free) = self.free[block.cf].lock() {
+            free.push(block);
+        }
     }
 }
 
-/// Collects the loaded keys and hands full runs to the thread that writes them (`write_runs`).
+/// Consecutive blocks of one column family, written as one SST file.
+struct Run {
+    cf: usize,
+    blocks: Vec<Block>,
+    bytes: usize,
+    /// Keys are in ascending order across all the blocks: no sort needed.
+    sorted: bool,
+    file: PathBuf,
+}
+
+impl Run {
+    fn new(cf: usize) -> Run {
+        Run {
+            cf,
+            blocks: Vec::new(),
+            bytes: 0,
+            sorted: true,
+            file: PathBuf::new(),
+        }
+    }
+}
+
+/// Largest block `Runs::put` fills before appending it to its run.
+const PUT_BLOCK_BYTES: usize = 1 << 20;
+
+/// Collects the loaded blocks in runs and hands full runs to the threads that write them
+/// (`write_runs`).
 pub(crate) struct Runs {
     dir: PathBuf,
     /// Divides every run budget (tests use it to get many small runs).
     divisor: usize,
     open: Vec<Run>,
-    /// Written runs, back from the writers for reuse, by column family.
-    spare: Vec<Vec<Run>>,
-    returned: Receiver<Run>,
+    /// Blocks `put` is filling, by column family.
+    pending: Vec<Option<Block>>,
+    pool: Arc<Pool>,
     files: Vec<Vec<PathBuf>>,
     tx: Option<SyncSender<Run>>,
 }
 
-/// The receiving end, for the writing threads, and the way back for written runs.
+/// The receiving end, for the writing threads.
 #[derive(Clone)]
 pub(crate) struct RunSink {
     runs: Arc<Mutex<Receiver<Run>>>,
-    back: Sender<Run>,
+    pool: Arc<Pool>,
 }
 
 impl Runs {
@@ -121,67 +212,77 @@ impl Runs {
             std::fs::remove_dir_all(dir).map_err(io)?;
         }
         std::fs::create_dir_all(dir).map_err(io)?;
-        // One run queued while another is written: bounded memory, and the loader keeps going.
+        // One run queued while others are written: bounded memory, and the loader keeps going.
         let (tx, rx) = sync_channel(1);
-        let (back, returned) = channel();
-        let divisor = divisor.max(1);
+        let pool = Arc::new(Pool::new());
         let runs = Runs {
             dir: dir.to_path_buf(),
-            divisor,
-            open: (0..LOADED.len())
-                .map(|cf| Run::new(cf, LOADED[cf].1 / divisor))
-                .collect(),
-            spare: (0..LOADED.len()).map(|_| Vec::new()).collect(),
-            returned,
+            divisor: divisor.max(1),
+            open: (0..LOADED.len()).map(Run::new).collect(),
+            pending: (0..LOADED.len()).map(|_| None).collect(),
+            pool: pool.clone(),
             files: vec![Vec::new(); LOADED.len()],
             tx: Some(tx),
         };
         let sink = RunSink {
             runs: Arc::new(Mutex::new(rx)),
-            back,
+            pool,
         };
         Ok((runs, sink))
     }
 
-    pub fn put(&mut self, cf: usize, key: &[u8], value: &[u8]) -> Result<()> {
+    /// Where workers get their blocks, and written blocks go back to.
+    pub fn pool(&self) -> Arc<Pool> {
+        self.pool.clone()
+    }
+
+    /// Adds a staged block to its column family's run (its keys follow the run's so far in
+    /// the column family's order of arrival).
+    pub fn append(&mut self, block: Block) -> Result<()> {
+        if block.is_empty() {
+            self.pool.give(block);
+            return Ok(());
+        }
+        let cf = block.cf;
         let run = &mut self.open[cf];
         if run.sorted {
-            if let Some(last) = run.entries.last() {
-                run.sorted = run.key(*last) < key;
-            }
+            let after_last = match (run.blocks.last(), block.entries.first()) {
+                (Some(last), Some(first)) => last
+                    .entries
+                    .last()
+                    .is_some_and(|end| last.key_of(*end) < block.key_of(*first)),
+                _ => true,
+            };
+            run.sorted = block.sorted && after_last;
         }
-        let at = u32::try_from(run.arena.len())
-            .map_err(|_| Error::Internal("bulk run over 4 GiB".into()))?;
-        run.arena.extend_from_slice(key);
-        run.arena.extend_from_slice(value);
-        run.entries.push(Entry {
-            prefix: prefix(key),
-            at,
-            key: key.len() as u32,
-            value: value.len() as u32,
-        });
-        if run.arena.len() >= LOADED[cf].1 / self.divisor {
+        run.bytes += block.arena.len();
+        run.blocks.push(block);
+        if run.bytes >= LOADED[cf].1 / self.divisor {
             self.dispatch(cf)?;
         }
         Ok(())
     }
 
-    /// An empty run for `cf`: a written one back from the writers, or a new one.
-    fn fresh(&mut self, cf: usize) -> Run {
-        while let Ok(run) = self.returned.try_recv() {
-            self.spare[run.cf].push(run);
+    /// Adds one key (for what the loading thread writes itself).
+    pub fn put(&mut self, cf: usize, key: &[u8], value: &[u8]) -> Result<()> {
+        let mut block = match self.pending[cf].take() {
+            Some(block) => block,
+            None => self.pool.take(cf),
+        };
+        block.put(key, value)?;
+        if block.arena.len() >= PUT_BLOCK_BYTES {
+            self.append(block)
+        } else {
+            self.pending[cf] = Some(block);
+            Ok(())
         }
-        self.spare[cf]
-            .pop()
-            .unwrap_or_else(|| Run::new(cf, LOADED[cf].1 / self.divisor))
     }
 
     fn dispatch(&mut self, cf: usize) -> Result<()> {
-        if self.open[cf].entries.is_empty() {
+        if self.open[cf].blocks.is_empty() {
             return Ok(());
         }
-        let fresh = self.fresh(cf);
-        let mut run = std::mem::replace(&mut self.open[cf], fresh);
+        let mut run = std::mem::replace(&mut self.open[cf], Run::new(cf));
         run.file = self
             .dir
             .join(format!("{}-{}.sst", LOADED[cf].0, self.files[cf].len()));
@@ -194,15 +295,17 @@ impl Runs {
         }
     }
 
-    /// Sends the last runs; the writer finishes once it has written them.
+    /// Sends the last runs; the writers finish once they have written them.
     pub fn finish(&mut self) -> Result<()> {
         for cf in 0..LOADED.len() {
+            if let Some(block) = self.pending[cf].take() {
+                self.append(block)?;
+            }
             self.dispatch(cf)?;
         }
         self.tx = None;
         Ok(())
     }
-
     /// Ingests every file written (all of them: `finish` first, and the writer joined).
     /// `pause`: see `ImportOptions::ingest_pause`.
     pub fn ingest(&self, engine: &Engine, mut pause: Option<std::time::Duration>) -> Result<()> {
@@ -248,34 +351,50 @@ impl RunSink {
             let Ok(mut run) = next else {
                 return Ok(());
             };
-            let mut options = cf_options(LOADED[run.cf].0);
-            if !run.sorted {
-                let mut entries = std::mem::take(&mut run.entries);
-                // Zero padding keeps prefix order consistent with byte order; equal prefixes
-                // (including a short key and its zero-extended twin) compare whole keys.
-                entries.sort_unstable_by(|a, b| {
-                    a.prefix
-                        .cmp(&b.prefix)
-                        .then_with(|| run.key(*a).cmp(run.key(*b)))
-                });
-                run.entries = entries;
+            let name = LOADED[run.cf].0;
+            let failed =
+                |err: rocksdb::Error| Error::Internal(format!("bulk run of {name}: {err}"));
+            let mut options = cf_options(name);
+            if run.sorted {
+                let mut writer = SstFileWriter::create(&options);
+                writer.open(&run.file)?;
+                for block in &run.blocks {
+                    for i in 0..block.len() {
+                        writer.put(block.key(i), block.value(i)).map_err(failed)?;
+                    }
+                }
+                writer.finish()?;
+            } else {
+                // (prefix, block, entry), sorted by key. Zero padding keeps prefix order
+                // consistent with byte order; equal prefixes (including a short key and its
+                // zero-extended twin) compare whole keys.
+                let mut order: Vec<(u64, u32, u32)> =
+                    Vec::with_capacity(run.blocks.iter().map(Block::len).sum());
+                for (b, block) in run.blocks.iter().enumerate() {
+                    for (i, e) in block.entries.iter().enumerate() {
+                        order.push((prefix(block.key_of(*e)), b as u32, i as u32));
+                    }
+                }
+                let key = |&(_, b, i): &(u64, u32, u32)| run.blocks[b as usize].key(i as usize);
+                order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| key(a).cmp(key(b))));
                 // Keys that arrived out of order make files that overlap the column family's
                 // other runs: they are ingested into level 0, and compaction rewrites them
                 // (compressed) later. Compressing them here too was a third of this thread's
                 // time spent on bytes that are decompressed and thrown away.
                 options.set_compression_type(rocksdb::DBCompressionType::None);
+                let mut writer = SstFileWriter::create(&options);
+                writer.open(&run.file)?;
+                for &(_, b, i) in &order {
+                    let block = &run.blocks[b as usize];
+                    writer
+                        .put(block.key(i as usize), block.value(i as usize))
+                        .map_err(failed)?;
+                }
+                writer.finish()?;
             }
-            let mut writer = SstFileWriter::create(&options);
-            writer.open(&run.file)?;
-            for e in &run.entries {
-                writer.put(run.key(*e), run.value(*e)).map_err(|err| {
-                    Error::Internal(format!("bulk run of {}: {err}", LOADED[run.cf].0))
-                })?;
+            for block in run.blocks.drain(..) {
+                self.pool.give(block);
             }
-            writer.finish()?;
-            run.clear();
-            // The loader may be done already: then the run is simply dropped.
-            let _ = self.back.send(run);
         }
     }
 }
