@@ -26,7 +26,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{channel, sync_channel, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
 
 use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
@@ -358,17 +358,31 @@ impl Chunk {
         }
     }
 
-    /// The chunk that follows this one.
-    fn next(&self) -> Chunk {
+    /// The chunk that follows this one, in the buffers of a staged one when there is one
+    /// (fresh buffers of this size cost a page fault per 4 KiB as they grow).
+    fn next(&self, spare: &Receiver<Chunk>) -> Chunk {
         let twins = match self.section {
             Some(Section::Twins) => self.lines.len() as u64,
             _ => 0,
         };
-        Chunk::after(
+        let mut next = Chunk::after(
             self.number + 1,
             self.first_item + self.lines.len() as u64,
             self.first_twin + twins,
-        )
+        );
+        match spare.try_recv() {
+            Ok(mut used) => {
+                used.text.clear();
+                used.lines.clear();
+                next.text = used.text;
+                next.lines = used.lines;
+            }
+            Err(_) => {
+                next.text = String::with_capacity(CHUNK_LINES * 160);
+                next.lines = Vec::with_capacity(CHUNK_LINES);
+            }
+        }
+        next
     }
 
     fn push(&mut self, number: u64, text: &str) {
@@ -411,6 +425,8 @@ fn load_lines<R: BufRead + Send>(
         let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(workers * 2);
         let (done_tx, done_rx) = sync_channel::<Result<Done>>(workers * 2);
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
+        // Staged chunks back to the reader, for their buffers.
+        let (spare_tx, spare) = channel::<Chunk>();
         let reader_done = done_tx.clone();
         let chunk_lines = pipeline.chunk_lines;
         spawn(scope, "bulk-read", move || {
@@ -438,7 +454,7 @@ fn load_lines<R: BufRead + Send>(
                                 chunk
                             } else {
                                 if !chunk.lines.is_empty() {
-                                    let following = chunk.next();
+                                    let following = chunk.next(&spare);
                                     if !send(chunk, before) {
                                         return;
                                     }
@@ -448,12 +464,12 @@ fn load_lines<R: BufRead + Send>(
                                 chunk
                             };
                             last.ends_twins = true;
-                            chunk = last.next();
+                            chunk = last.next(&spare);
                             if !send(last, before) {
                                 return;
                             }
                         } else if full || other {
-                            let following = chunk.next();
+                            let following = chunk.next(&spare);
                             if !send(chunk, before) {
                                 return;
                             }
@@ -483,6 +499,7 @@ fn load_lines<R: BufRead + Send>(
         for _ in 0..workers {
             let rx = chunk_rx.clone();
             let tx = done_tx.clone();
+            let spare = spare_tx.clone();
             spawn(scope, "bulk-stage", move || {
                 let mut encoder = Encoder::new();
                 let mut keys = Keys::default();
@@ -494,7 +511,9 @@ fn load_lines<R: BufRead + Send>(
                     let Ok(chunk) = next else {
                         return;
                     };
-                    let done = stage(chunk, pipeline, &mut encoder, &mut keys);
+                    let done = stage(&chunk, pipeline, &mut encoder, &mut keys);
+                    // The reader may be done: then the chunk is simply dropped.
+                    let _ = spare.send(chunk);
                     if tx.send(done).is_err() {
                         return;
                     }
@@ -548,7 +567,7 @@ struct Keys {
 
 /// A worker's part: one chunk to blocks of keys.
 fn stage(
-    chunk: Chunk,
+    chunk: &Chunk,
     pipeline: &Pipeline<'_>,
     encoder: &mut Encoder,
     keys: &mut Keys,
@@ -558,7 +577,23 @@ fn stage(
         Some(Section::Relationships) => &[RELS, OUT, IN, CDC],
         _ => &[],
     };
-    let mut blocks: Vec<Block> = cfs.iter().map(|cf| pipeline.pool.take(*cf)).collect();
+    let lines = chunk.lines.len();
+    let mut blocks: Vec<Block> = cfs
+        .iter()
+        .map(|&cf| {
+            let mut block = pipeline.pool.take(cf);
+            // What each line adds, generously (reserved pages never written cost nothing):
+            // the document (the line's text, an etag, metadata per property) where the
+            // block holds documents, keys alone elsewhere.
+            let bytes = match cf {
+                TWINS | RELS => 2 * chunk.text.len() + lines * 256,
+                CDC => 2 * chunk.text.len() + lines * 512,
+                _ => lines * 128,
+            };
+            block.reserve(lines, bytes);
+            block
+        })
+        .collect();
     let mut done = Done {
         number: chunk.number,
         section: chunk.section,
