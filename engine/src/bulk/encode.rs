@@ -309,7 +309,12 @@ fn repeats(props: &[(String, Value)]) -> bool {
 
 /// Appends `s` as a JSON string, escaped exactly as serde_json prints it.
 pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    // A fold, not `any`: without the early exit the check compiles to vector code, and
+    // nearly every string is scanned to its end anyway.
+    let escape = s
+        .bytes()
+        .fold(false, |any, b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if escape {
         // Writing into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, s);
     } else {

@@ -138,7 +138,7 @@ impl<R: BufRead> Reader<R> {
                     reason: format!("the line is longer than {MAX_LINE_BYTES} bytes"),
                 })));
             }
-            let Ok(text) = std::str::from_utf8(&self.buf) else {
+            let Ok(text) = simdutf8::basic::from_utf8(&self.buf) else {
                 return Ok(Some(Err(LineError {
                     line: number,
                     reason: "the line is not UTF-8".into(),
@@ -161,7 +161,7 @@ impl<R: BufRead> Reader<R> {
             // Borrowck: `text` borrows `self.buf`; find it again by its offsets.
             let start = text.as_ptr() as usize - self.buf.as_ptr() as usize;
             let end = start + text.len();
-            return match std::str::from_utf8(&self.buf[start..end]) {
+            return match simdutf8::basic::from_utf8(&self.buf[start..end]) {
                 Ok(text) => Ok(Some(Ok((number, section, text)))),
                 Err(_) => Err(Error::Internal("a checked line is not UTF-8".into())),
             };
