@@ -1,12 +1,14 @@
-//! The offline bulk load's output: each column family's keys collected in bounded, sorted
-//! runs, each run written as one SST file and all of them ingested at the end.
+//! The offline bulk load's output: workers put each chunk's keys in one block per column
+//! family; consecutive blocks of a column family form a bounded run, each run written as one
+//! SST file (sorted first if its keys arrived out of order) and all of them ingested at the
+//! end. Written blocks go back to a pool for the workers.
 //!
 //! This skips what a `WriteBatch` costs per key (WAL record, memtable skiplist insert, then a
 //! flush that builds the same SST anyway). Keys that arrive in order (twin numbers, change
 //! sequences) need no sorting and give non-overlapping files; the others (`twin_ids`,
 //! adjacency) are sorted per run, and overlapping runs are ingested into level 0, where
-//! compaction merges them later. Memory is bounded by the run budgets plus one run being
-//! written.
+//! compaction merges them later. Memory is bounded by the run budgets plus one run queued
+//! and two being written.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
