@@ -311,9 +311,9 @@ fn repeats(props: &[(String, Value)]) -> bool {
 pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) {
     // A fold, not `any`: without the early exit the check compiles to vector code, and
     // nearly every string is scanned to its end anyway.
-    let escape = s
-        .bytes()
-        .fold(false, |any, b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    let escape = s.bytes().fold(false, |any, b| {
+        any | (b < 0x20) | (b == b'"') | (b == b'\\')
+    });
     if escape {
         // Writing into a Vec cannot fail.
         let _ = serde_json::to_writer(&mut *out, s);
