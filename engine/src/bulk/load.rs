@@ -421,7 +421,7 @@ fn load_lines<R: BufRead + Send>(
     observe: &mut dyn FnMut(&Progress) -> bool,
 ) -> Result<bool> {
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let result = std::thread::scope(|scope| -> Result<bool> {
+    std::thread::scope(|scope| -> Result<bool> {
         let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(workers * 2);
         let (done_tx, done_rx) = sync_channel::<Result<Done>>(workers * 2);
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
@@ -502,7 +502,7 @@ fn load_lines<R: BufRead + Send>(
             let spare = spare_tx.clone();
             spawn(scope, "bulk-stage", move || {
                 let mut encoder = Encoder::new();
-                let mut keys = Keys::default();
+                let mut key = Vec::new();
                 loop {
                     let next = match rx.lock() {
                         Ok(rx) => rx.recv(),
@@ -511,7 +511,7 @@ fn load_lines<R: BufRead + Send>(
                     let Ok(chunk) = next else {
                         return;
                     };
-                    let done = stage(&chunk, pipeline, &mut encoder, &mut keys);
+                    let done = stage(&chunk, pipeline, &mut encoder, &mut key);
                     // The reader may be done: then the chunk is simply dropped.
                     let _ = spare.send(chunk);
                     if tx.send(done).is_err() {
@@ -536,7 +536,8 @@ fn load_lines<R: BufRead + Send>(
                         report.refuse(e, usize::MAX);
                         return Ok(false);
                     }
-                    report.progress.line = last;
+                    // (An empty chunk, the file's last twins when it has none, says 0.)
+                    report.progress.line = report.progress.line.max(last);
                     report.progress.bytes = bytes;
                     report.progress.twins = loader.counts.0;
                     report.progress.relationships = loader.counts.1;
@@ -553,16 +554,7 @@ fn load_lines<R: BufRead + Send>(
         pipeline.twins.set(None);
         drop(done_rx);
         result
-    });
-    // Blocks still in flight go back to the pool with the threads' ends; nothing to do.
-    result
-}
-
-/// Reused key buffers of a worker.
-#[derive(Default)]
-struct Keys {
-    a: Vec<u8>,
-    b: Vec<u8>,
+    })
 }
 
 /// A worker's part: one chunk to blocks of keys.
@@ -570,7 +562,7 @@ fn stage(
     chunk: &Chunk,
     pipeline: &Pipeline<'_>,
     encoder: &mut Encoder,
-    keys: &mut Keys,
+    key: &mut Vec<u8>,
 ) -> Result<Done> {
     let cfs: &[usize] = match chunk.section {
         Some(Section::Twins) => &[TWINS, TWIN_IDS, CDC],
@@ -686,12 +678,12 @@ fn stage(
                         break;
                     }
                 };
-                rel_key_into(&mut keys.a, src, id);
-                blocks[0].put(&keys.a, doc)?;
-                out_edge_key_into(&mut keys.a, src, name, id);
-                blocks[1].put(&keys.a, &twin_key(dst))?;
-                in_edge_key_into(&mut keys.b, dst, src, id);
-                blocks[2].put(&keys.b, name.as_bytes())?;
+                rel_key_into(key, src, id);
+                blocks[0].put(key, doc)?;
+                out_edge_key_into(key, src, name, id);
+                blocks[1].put(key, &twin_key(dst))?;
+                in_edge_key_into(key, dst, src, id);
+                blocks[2].put(key, name.as_bytes())?;
                 blocks[3].put_with(&cdc_key(seq), |out| {
                     change_record(
                         out,
