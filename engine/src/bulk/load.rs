@@ -26,7 +26,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
-use std::sync::mpsc::{channel, sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 
 use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
@@ -37,7 +37,9 @@ use super::format::{Line, LineError, Reader, Section};
 use super::ids::{Interned, TwinIds};
 use super::import::{ImportOptions, ImportReport, Progress};
 use super::prepare::Context;
-use super::sst::{self, Block, Pool, Runs, CDC, IN, MODEL_TWINS, OUT, RELS, TWINS, TWIN_IDS};
+use super::sst::{
+    self, Block, Pool, Runs, CDC, IN, LOADED, MODEL_TWINS, OUT, RELS, TWINS, TWIN_IDS,
+};
 use crate::cdc::ChangeKind;
 use crate::db::{Engine, State};
 use crate::dtdl::FlatModel;
@@ -117,8 +119,7 @@ impl Engine {
         let mut loader = Loader {
             start,
             max_twins: self.config.max_twins,
-            twins: Some(TwinIds::with_capacity(expected)),
-            frozen: None,
+            twins: Twins::Loading(TwinIds::with_capacity(expected)),
             rels: Interned::with_capacity(expected),
             out: Vec::new(),
             inc: Vec::new(),
@@ -348,8 +349,8 @@ impl Chunk {
         Chunk {
             number,
             section: None,
-            text: String::new(),
-            lines: Vec::new(),
+            text: String::with_capacity(CHUNK_LINES * 160),
+            lines: Vec::with_capacity(CHUNK_LINES),
             first_item,
             first_twin,
             ends_twins: false,
@@ -358,31 +359,17 @@ impl Chunk {
         }
     }
 
-    /// The chunk that follows this one, in the buffers of a staged one when there is one
-    /// (fresh buffers of this size cost a page fault per 4 KiB as they grow).
-    fn next(&self, spare: &Receiver<Chunk>) -> Chunk {
+    /// The chunk that follows this one.
+    fn next(&self) -> Chunk {
         let twins = match self.section {
             Some(Section::Twins) => self.lines.len() as u64,
             _ => 0,
         };
-        let mut next = Chunk::after(
+        Chunk::after(
             self.number + 1,
             self.first_item + self.lines.len() as u64,
             self.first_twin + twins,
-        );
-        match spare.try_recv() {
-            Ok(mut used) => {
-                used.text.clear();
-                used.lines.clear();
-                next.text = used.text;
-                next.lines = used.lines;
-            }
-            Err(_) => {
-                next.text = String::with_capacity(CHUNK_LINES * 160);
-                next.lines = Vec::with_capacity(CHUNK_LINES);
-            }
-        }
-        next
+        )
     }
 
     fn push(&mut self, number: u64, text: &str) {
@@ -392,13 +379,32 @@ impl Chunk {
     }
 }
 
+/// The reading thread's chunk being filled, and where full chunks go.
+struct Cutter {
+    chunk: Chunk,
+    tx: SyncSender<Chunk>,
+}
+
+impl Cutter {
+    /// Sends the chunk (the file read up to `bytes`) and starts the next one; false once
+    /// nothing receives chunks any more.
+    fn cut(&mut self, bytes: u64) -> bool {
+        let next = self.chunk.next();
+        let mut full = std::mem::replace(&mut self.chunk, next);
+        full.bytes = bytes;
+        full.time = clock::now();
+        self.tx.send(full).is_ok()
+    }
+}
+
 /// A worker's output for one chunk.
 struct Done {
     number: u64,
     section: Option<Section>,
     ends_twins: bool,
-    /// By column family: twins, `twin_ids` and changes for a twin chunk; relationships,
-    /// adjacency and changes for a relationship chunk. Entry `i` of each is line `i`.
+    /// By column family (`sst::LOADED`): twins, `twin_ids` and changes for a twin chunk;
+    /// relationships, adjacency and changes for a relationship chunk; entry `i` of each is
+    /// staged line `i`. The others are empty.
     blocks: Vec<Block>,
     /// Each staged line's number.
     lines: Vec<u64>,
@@ -425,17 +431,13 @@ fn load_lines<R: BufRead + Send>(
         let (chunk_tx, chunk_rx) = sync_channel::<Chunk>(workers * 2);
         let (done_tx, done_rx) = sync_channel::<Result<Done>>(workers * 2);
         let chunk_rx = Arc::new(Mutex::new(chunk_rx));
-        // Staged chunks back to the reader, for their buffers.
-        let (spare_tx, spare) = channel::<Chunk>();
         let reader_done = done_tx.clone();
         let chunk_lines = pipeline.chunk_lines;
         spawn(scope, "bulk-read", move || {
-            let send = |mut chunk: Chunk, bytes: u64| {
-                chunk.bytes = bytes;
-                chunk.time = clock::now();
-                chunk_tx.send(chunk).is_ok()
+            let mut cutter = Cutter {
+                chunk: Chunk::after(0, 0, 0),
+                tx: chunk_tx,
             };
-            let mut chunk = Chunk::after(0, 0, 0);
             let mut twins_ended = false;
             let mut next = Some(Ok((first.number, first.section, first.text.as_str())));
             // Bytes of the file read before the line in hand: what a chunk sent now covers.
@@ -443,45 +445,35 @@ fn load_lines<R: BufRead + Send>(
             loop {
                 match next {
                     Some(Ok((number, section, text))) => {
-                        let full =
-                            chunk.lines.len() >= chunk_lines || chunk.text.len() >= CHUNK_BYTES;
-                        let other = chunk.section.is_some_and(|s| s != section);
-                        if section == Section::Relationships && !twins_ended {
+                        let chunk = &cutter.chunk;
+                        let sent = if section == Section::Relationships && !twins_ended {
                             // Relationship chunks wait for every twin: the last twin chunk
                             // says when (an empty one when the file has no twins).
                             twins_ended = true;
-                            let mut last = if chunk.section == Some(Section::Twins) {
-                                chunk
-                            } else {
-                                if !chunk.lines.is_empty() {
-                                    let following = chunk.next(&spare);
-                                    if !send(chunk, before) {
-                                        return;
-                                    }
-                                    chunk = following;
-                                }
-                                chunk.section = Some(Section::Twins);
-                                chunk
-                            };
-                            last.ends_twins = true;
-                            chunk = last.next(&spare);
-                            if !send(last, before) {
-                                return;
-                            }
-                        } else if full || other {
-                            let following = chunk.next(&spare);
-                            if !send(chunk, before) {
-                                return;
-                            }
-                            chunk = following;
+                            let flushed = chunk.section == Some(Section::Twins)
+                                || chunk.lines.is_empty()
+                                || cutter.cut(before);
+                            cutter.chunk.section = Some(Section::Twins);
+                            cutter.chunk.ends_twins = true;
+                            flushed && cutter.cut(before)
+                        } else if chunk.lines.len() >= chunk_lines
+                            || chunk.text.len() >= CHUNK_BYTES
+                            || chunk.section.is_some_and(|s| s != section)
+                        {
+                            cutter.cut(before)
+                        } else {
+                            true
+                        };
+                        if !sent {
+                            return;
                         }
-                        chunk.section = Some(section);
-                        chunk.push(number, text);
+                        cutter.chunk.section = Some(section);
+                        cutter.chunk.push(number, text);
                     }
-                    Some(Err(e)) => chunk.lines.push(Err(e)),
+                    Some(Err(e)) => cutter.chunk.lines.push(Err(e)),
                     None => {
-                        if !chunk.lines.is_empty() {
-                            send(chunk, before);
+                        if !cutter.chunk.lines.is_empty() {
+                            cutter.cut(before);
                         }
                         return;
                     }
@@ -499,7 +491,6 @@ fn load_lines<R: BufRead + Send>(
         for _ in 0..workers {
             let rx = chunk_rx.clone();
             let tx = done_tx.clone();
-            let spare = spare_tx.clone();
             spawn(scope, "bulk-stage", move || {
                 let mut encoder = Encoder::new();
                 let mut key = Vec::new();
@@ -512,8 +503,6 @@ fn load_lines<R: BufRead + Send>(
                         return;
                     };
                     let done = stage(&chunk, pipeline, &mut encoder, &mut key);
-                    // The reader may be done: then the chunk is simply dropped.
-                    let _ = spare.send(chunk);
                     if tx.send(done).is_err() {
                         return;
                     }
@@ -570,22 +559,20 @@ fn stage(
         _ => &[],
     };
     let lines = chunk.lines.len();
-    let mut blocks: Vec<Block> = cfs
-        .iter()
-        .map(|&cf| {
-            let mut block = pipeline.pool.take(cf);
-            // What each line adds, generously (reserved pages never written cost nothing):
-            // the document (the line's text, an etag, metadata per property) where the
-            // block holds documents, keys alone elsewhere.
-            let bytes = match cf {
-                TWINS | RELS => 2 * chunk.text.len() + lines * 256,
-                CDC => 2 * chunk.text.len() + lines * 512,
-                _ => lines * 128,
-            };
-            block.reserve(lines, bytes);
-            block
-        })
-        .collect();
+    // Every column family's block, so that they are found by name; the ones a section does
+    // not write stay empty and go straight back to the pool.
+    let mut blocks: Vec<Block> = (0..LOADED.len()).map(|cf| pipeline.pool.take(cf)).collect();
+    for &cf in cfs {
+        // What each line adds, generously (reserved pages never written cost nothing): the
+        // document (the line's text, an etag, metadata per property) where the block holds
+        // documents, keys alone elsewhere.
+        let bytes = match cf {
+            TWINS | RELS => 2 * chunk.text.len() + lines * 256,
+            CDC => 2 * chunk.text.len() + lines * 512,
+            _ => lines * 128,
+        };
+        blocks[cf].reserve(lines, bytes);
+    }
     let mut done = Done {
         number: chunk.number,
         section: chunk.section,
@@ -644,9 +631,9 @@ fn stage(
                     )));
                 };
                 let key = twin_key(num);
-                blocks[0].put(&key, doc)?;
-                blocks[1].put(id.as_bytes(), &key)?;
-                blocks[2].put_with(&cdc_key(seq), |out| {
+                blocks[TWINS].put(&key, doc)?;
+                blocks[TWIN_IDS].put(id.as_bytes(), &key)?;
+                blocks[CDC].put_with(&cdc_key(seq), |out| {
                     change_record(
                         out,
                         seq,
@@ -679,12 +666,12 @@ fn stage(
                     }
                 };
                 rel_key_into(key, src, id);
-                blocks[0].put(key, doc)?;
+                blocks[RELS].put(key, doc)?;
                 out_edge_key_into(key, src, name, id);
-                blocks[1].put(key, &twin_key(dst))?;
+                blocks[OUT].put(key, &twin_key(dst))?;
                 in_edge_key_into(key, dst, src, id);
-                blocks[2].put(key, name.as_bytes())?;
-                blocks[3].put_with(&cdc_key(seq), |out| {
+                blocks[IN].put(key, name.as_bytes())?;
+                blocks[CDC].put_with(&cdc_key(seq), |out| {
                     change_record(
                         out,
                         seq,
@@ -764,15 +751,28 @@ fn resolve(
     Ok((first + src, first + dst))
 }
 
+/// The twins of the load: added to while the Twins section is applied, then shared with
+/// the relationship workers.
+enum Twins {
+    Loading(TwinIds),
+    Known(Arc<TwinIds>),
+}
+
+impl Twins {
+    fn table(&self) -> &TwinIds {
+        match self {
+            Twins::Loading(twins) => twins,
+            Twins::Known(twins) => twins,
+        }
+    }
+}
+
 /// The applying thread's state. Memory: per twin its id and a few integers, per
 /// relationship its key (for duplicates); documents stream through to the runs.
 struct Loader<'r> {
     start: Numbers,
     max_twins: u64,
-    /// The twins, while the Twins section is applied.
-    twins: Option<TwinIds>,
-    /// The twins, once relationship workers read them.
-    frozen: Option<Arc<TwinIds>>,
+    twins: Twins,
     /// source number ‖ relationship id, of every relationship.
     rels: Interned,
     /// Outgoing and incoming relationships so far, by twin index.
@@ -806,24 +806,24 @@ impl Loader<'_> {
             self.runs.append(block)?;
         }
         if done.ends_twins {
-            let twins = Arc::new(
-                self.twins
-                    .take()
-                    .unwrap_or_else(|| TwinIds::with_capacity(0)),
-            );
+            let known = Twins::Known(Arc::new(TwinIds::with_capacity(0)));
+            let twins = match std::mem::replace(&mut self.twins, known) {
+                Twins::Loading(twins) => Arc::new(twins),
+                Twins::Known(_) => return Err(Error::Internal("the twins ended twice".into())),
+            };
             self.out = vec![0; twins.len()];
             self.inc = vec![0; twins.len()];
-            self.frozen = Some(twins.clone());
+            self.twins = Twins::Known(twins.clone());
             pipeline.twins.set(Some(twins));
         }
         Ok(Ok(()))
     }
 
     fn twins(&mut self, done: &Done) -> Result<Option<LineError>> {
-        let Some(twins) = self.twins.as_mut() else {
+        let Twins::Loading(twins) = &mut self.twins else {
             return Err(Error::Internal("twins after the Twins section".into()));
         };
-        let ids = &done.blocks[1];
+        let ids = &done.blocks[TWIN_IDS];
         for (i, (&model, &line)) in done.models.iter().zip(&done.lines).enumerate() {
             let id = ids.key(i);
             let refuse = |e: Error| {
@@ -850,10 +850,10 @@ impl Loader<'_> {
     }
 
     fn relationships(&mut self, done: &Done) -> Result<Option<LineError>> {
-        let Some(twins) = self.frozen.as_ref() else {
+        let Twins::Known(twins) = &self.twins else {
             return Err(Error::Internal("relationships before the twins".into()));
         };
-        let (rels, out) = (&done.blocks[0], &done.blocks[1]);
+        let (rels, out) = (&done.blocks[RELS], &done.blocks[OUT]);
         let max = limits::MAX_RELATIONSHIPS_PER_TWIN as u32;
         let first = self.start.twin;
         for (i, &line) in done.lines.iter().enumerate() {
@@ -869,10 +869,10 @@ impl Loader<'_> {
                     reason: e.to_string(),
                 }))
             };
-            let id = String::from_utf8_lossy(&key[4..]);
             if !self.rels.insert(key, 0)? {
                 return refuse(Error::validation(format!(
-                    "relationship {id} of twin {} appears twice in the file (or already exists)",
+                    "relationship {} of twin {} appears twice in the file (or already exists)",
+                    String::from_utf8_lossy(&key[4..]),
                     twins.id_of(src - first)
                 )));
             }
@@ -898,12 +898,7 @@ impl Loader<'_> {
     /// Files `model_twins`: by model in id order, then by twin number (the key order, so
     /// the files need no sort and do not overlap).
     fn write_model_twins(&mut self, catalog: &Catalog) -> Result<()> {
-        let twins = match (&self.frozen, &self.twins) {
-            (Some(twins), _) => twins.as_ref(),
-            (None, Some(twins)) => twins,
-            (None, None) => return Ok(()),
-        };
-        let models = twins.models();
+        let models = self.twins.table().models();
         // A counting sort of twin indexes by model number.
         let mut starts = vec![0usize; catalog.models.len() + 1];
         for &m in models {

@@ -150,15 +150,7 @@ impl Block {
 /// Written blocks, cleared, by column family, for workers to fill again: reusing them spares
 /// a page fault and a zeroed page per 4 KiB of every chunk's output.
 pub(crate) struct Pool {
-    free: Vec<Mutex<Spare>>,
-}
-
-#[derive(Default)]
-struct Spare {
-    blocks: Vec<Block>,
-    /// The largest (arena, entries) a written block of the column family had: a new block
-    /// starts that size instead of growing to it by copies.
-    size: (usize, usize),
+    free: Vec<Mutex<Vec<Block>>>,
 }
 
 impl Pool {
@@ -168,27 +160,19 @@ impl Pool {
         }
     }
 
-    /// An empty block for `cf`.
+    /// An empty block for `cf` (see `Block::reserve` for its size).
     pub fn take(&self, cf: usize) -> Block {
-        let Ok(mut spare) = self.free[cf].lock() else {
-            return Block::new(cf);
-        };
-        spare.blocks.pop().unwrap_or_else(|| {
-            let (arena, entries) = spare.size;
-            Block {
-                arena: Vec::with_capacity(arena),
-                entries: Vec::with_capacity(entries),
-                ..Block::new(cf)
-            }
-        })
+        self.free[cf]
+            .lock()
+            .ok()
+            .and_then(|mut free| free.pop())
+            .unwrap_or_else(|| Block::new(cf))
     }
 
     pub fn give(&self, mut block: Block) {
-        if let Ok(mut spare) = self.free[block.cf].lock() {
-            let (arena, entries) = spare.size;
-            spare.size = (arena.max(block.arena.len()), entries.max(block.len()));
-            block.clear();
-            spare.blocks.push(block);
+        block.clear();
+        if let Ok(mut free) = self.free[block.cf].lock() {
+            free.push(block);
         }
     }
 }
@@ -340,6 +324,7 @@ impl Runs {
         self.tx = None;
         Ok(())
     }
+
     /// Ingests every file written (all of them: `finish` first, and the writer joined).
     /// `pause`: see `ImportOptions::ingest_pause`.
     pub fn ingest(&self, engine: &Engine, mut pause: Option<std::time::Duration>) -> Result<()> {
@@ -391,47 +376,55 @@ impl RunSink {
             let failed =
                 |err: rocksdb::Error| Error::Internal(format!("bulk run of {name}: {err}"));
             let mut options = cf_options(name);
+            let blocks = &run.blocks;
+            let entry = |b: usize, i: usize| (blocks[b].key(i), blocks[b].value(i));
             if run.sorted {
-                let mut writer = SstFileWriter::create(&options);
-                writer.open(&run.file)?;
-                for block in &run.blocks {
-                    for i in 0..block.len() {
-                        writer.put(block.key(i), block.value(i)).map_err(failed)?;
-                    }
-                }
-                writer.finish()?;
+                let all = blocks
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(b, block)| (0..block.len()).map(move |i| (b, i)));
+                write_sst(&options, &run.file, all.map(|(b, i)| entry(b, i)), failed)?;
             } else {
                 // (prefix, block, entry), sorted by key. Zero padding keeps prefix order
                 // consistent with byte order; equal prefixes (including a short key and its
                 // zero-extended twin) compare whole keys.
                 order.clear();
-                for (b, block) in run.blocks.iter().enumerate() {
+                for (b, block) in blocks.iter().enumerate() {
                     for (i, e) in block.entries.iter().enumerate() {
                         order.push((prefix(block.key_of(*e)), b as u32, i as u32));
                     }
                 }
-                let key = |&(_, b, i): &(u128, u32, u32)| run.blocks[b as usize].key(i as usize);
+                let key = |&(_, b, i): &(u128, u32, u32)| blocks[b as usize].key(i as usize);
                 order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| key(a).cmp(key(b))));
                 // Keys that arrived out of order make files that overlap the column family's
                 // other runs: they are ingested into level 0, and compaction rewrites them
                 // (compressed) later. Compressing them here too was a third of this thread's
                 // time spent on bytes that are decompressed and thrown away.
                 options.set_compression_type(rocksdb::DBCompressionType::None);
-                let mut writer = SstFileWriter::create(&options);
-                writer.open(&run.file)?;
-                for &(_, b, i) in &order {
-                    let block = &run.blocks[b as usize];
-                    writer
-                        .put(block.key(i as usize), block.value(i as usize))
-                        .map_err(failed)?;
-                }
-                writer.finish()?;
+                let sorted = order.iter().map(|&(_, b, i)| entry(b as usize, i as usize));
+                write_sst(&options, &run.file, sorted, failed)?;
             }
             for block in run.blocks.drain(..) {
                 self.pool.give(block);
             }
         }
     }
+}
+
+/// Writes `entries`, in key order, as the SST file `file`.
+fn write_sst<'a>(
+    options: &rocksdb::Options,
+    file: &Path,
+    entries: impl Iterator<Item = (&'a [u8], &'a [u8])>,
+    failed: impl Fn(rocksdb::Error) -> Error,
+) -> Result<()> {
+    let mut writer = SstFileWriter::create(options);
+    writer.open(file)?;
+    for (key, value) in entries {
+        writer.put(key, value).map_err(&failed)?;
+    }
+    writer.finish()?;
+    Ok(())
 }
 
 /// Sets every loaded column family back to empty (the load required them to hold no live
