@@ -42,6 +42,14 @@ pub fn check_id(what: &str, id: &str) -> Result<()> {
             format!("{what} id must not contain control characters"),
         ));
     }
+    // Clients remove `.` and `..` path segments from URLs, so such a resource could never
+    // be addressed again (an import file could otherwise create one).
+    if id == "." || id == ".." {
+        return Err(Error::invalid(
+            Invalid::Argument,
+            format!("{what} id must not be '{id}'"),
+        ));
+    }
     Ok(())
 }
 
@@ -82,6 +90,9 @@ mod tests {
         assert!(check_id("twin", "room-1 ✓").is_ok());
         assert!(check_id("twin", "").is_err());
         assert!(check_id("twin", "a\0b").is_err());
+        assert!(check_id("twin", ".").is_err());
+        assert!(check_id("twin", "..").is_err());
+        assert!(check_id("twin", "...").is_ok());
         assert!(check_id("twin", &"x".repeat(MAX_ID_BYTES + 1)).is_err());
     }
 

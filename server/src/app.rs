@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, request::Parts, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -14,6 +13,7 @@ use tokio::sync::Semaphore;
 use twingraph_engine::Engine;
 
 use crate::api::{self, Req};
+use crate::body::RequestBody;
 use crate::config::{Role, ServerConfig};
 use crate::error::ApiError;
 use crate::events::{self, Events};
@@ -77,7 +77,9 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let start = Instant::now();
     let (parts, body) = request.into_parts();
     let method = parts.method.clone();
-    let (op, response) = match pipeline(&app, parts, body).await {
+    let headers = parts.headers.clone();
+    let body = RequestBody::new(body);
+    let (op, mut response) = match pipeline(&app, parts, body.clone()).await {
         (op, Ok(response)) => (op, response),
         (op, Err(err)) => {
             if err.status.is_server_error() {
@@ -90,6 +92,7 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
             (op, err.into_response())
         }
     };
+    body.settle(&headers, app.config.body_timeout, &mut response);
     let name = op.map_or("unknown", Op::name);
     let status = response.status().as_u16();
     let elapsed = start.elapsed();
@@ -101,8 +104,11 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
 async fn pipeline(
     app: &Arc<App>,
     parts: Parts,
-    body: Body,
+    body: RequestBody,
 ) -> (Option<Op>, Result<Response, ApiError>) {
+    if let Err(err) = check_header_sizes(&parts) {
+        return (None, Err(err));
+    }
     let resource = Resource::parse(parts.uri.path());
     if matches!(resource, Ok(Some(Resource::Healthz))) && parts.method == Method::GET {
         return (Some(Op::Healthz), api::health(app).await);
@@ -187,6 +193,42 @@ async fn pipeline(
         Some(op),
         events::trace::scope(traceparent.as_deref(), handler).await,
     )
+}
+
+/// One request header (name and value) may be at most this long...
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// ...and all of them together at most this. (A request head beyond hyper's own buffer,
+/// `transport::MAX_HEAD_BYTES`, is refused by hyper with a bare 431 before it gets here.)
+pub const MAX_HEADERS_BYTES: usize = 64 * 1024;
+
+/// 431 for a header, or all headers, over their bound; the connection is then closed, as
+/// a client sending such headers is not one to keep talking to.
+fn check_header_sizes(parts: &Parts) -> Result<(), ApiError> {
+    let mut total = 0;
+    for (name, value) in &parts.headers {
+        let size = name.as_str().len() + value.len();
+        if size > MAX_HEADER_BYTES {
+            return Err(too_large_headers(format!(
+                "The request header '{name}' is {size} bytes; at most {MAX_HEADER_BYTES} are allowed."
+            )));
+        }
+        total += size;
+    }
+    if total > MAX_HEADERS_BYTES {
+        return Err(too_large_headers(format!(
+            "The request headers are {total} bytes together; at most {MAX_HEADERS_BYTES} are allowed."
+        )));
+    }
+    Ok(())
+}
+
+fn too_large_headers(message: String) -> ApiError {
+    ApiError::new(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "RequestHeaderFieldsTooLarge",
+        message,
+    )
+    .with_header(header::CONNECTION, "close")
 }
 
 fn method_not_allowed(parts: &Parts, resource: &Resource) -> ApiError {

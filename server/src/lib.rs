@@ -5,6 +5,7 @@
 
 mod api;
 mod app;
+mod body;
 mod config;
 mod error;
 mod events;

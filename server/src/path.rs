@@ -4,14 +4,28 @@
 use crate::error::ApiError;
 
 /// Splits a raw (still percent-encoded) path into decoded segments. One trailing slash is
-/// tolerated; malformed percent-encoding or a segment that is not UTF-8 is a 400.
+/// tolerated; malformed percent-encoding, a segment that is not UTF-8, and a segment that
+/// is `.` or `..` (raw or encoded) are a 400. No route has such a fixed segment, and an id
+/// that is one would be unreachable: clients normalise dot segments away (RFC 3986 §5.2.4)
+/// before sending, so `/digitaltwins/..` could be created but never read back.
 pub fn segments(raw: &str) -> Result<Vec<String>, ApiError> {
     let trimmed = raw.strip_prefix('/').unwrap_or(raw);
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
     if trimmed.is_empty() {
         return Ok(Vec::new());
     }
-    trimmed.split('/').map(decode).collect()
+    trimmed
+        .split('/')
+        .map(|segment| {
+            let decoded = decode(segment)?;
+            if decoded == "." || decoded == ".." {
+                return Err(ApiError::invalid(format!(
+                    "'{decoded}' is not a valid id: URLs cannot carry a '.' or '..' path segment"
+                )));
+            }
+            Ok(decoded)
+        })
+        .collect()
 }
 
 /// Strict percent-decoding of one segment: every `%` must start two hex digits.
@@ -73,6 +87,11 @@ mod tests {
         assert!(segments("/x/%zz").is_err());
         assert!(segments("/x/%4").is_err());
         assert!(segments("/x/%FF").is_err());
+        for dots in ["/x/.", "/x/..", "/x/%2E", "/x/%2e%2E", "/x/.%2E/y", "/../x"] {
+            assert!(segments(dots).is_err(), "{dots}");
+        }
+        assert_eq!(segments("/x/...").unwrap(), vec!["x", "..."]);
+        assert_eq!(segments("/x/.a").unwrap(), vec!["x", ".a"]);
     }
 
     #[test]

@@ -26,6 +26,16 @@ use crate::config::ServerConfig;
 /// What an HTTP/2 connection starts with (prior knowledge, h2c).
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
+/// The largest request head (request line and headers) hyper buffers on an HTTP/1.1
+/// connection; beyond it hyper answers a bare 431 and closes. Above the pipeline's own
+/// bounds (`app::MAX_HEADERS_BYTES`), so that heads between the two get ADT's error body.
+pub const MAX_HEAD_BYTES: usize = 256 * 1024;
+
+/// HTTP/2 counts a header list as names, values and 32 bytes per field (RFC 7540 §6.5.2);
+/// the pipeline's bound plus that overhead for a few hundred fields. h2 answers a bare 431
+/// beyond it.
+const MAX_H2_HEADER_LIST: u32 = (crate::app::MAX_HEADERS_BYTES + 16 * 1024) as u32;
+
 /// An HTTP/2 peer that stops answering pings is dropped after this long.
 const H2_PING: Duration = Duration::from_secs(20);
 
@@ -46,10 +56,12 @@ pub async fn run(
     builder
         .http1()
         .timer(TokioTimer::new())
+        .max_buf_size(MAX_HEAD_BYTES)
         .header_read_timeout(config.header_timeout);
     builder
         .http2()
         .timer(TokioTimer::new())
+        .max_header_list_size(MAX_H2_HEADER_LIST)
         .keep_alive_interval(H2_PING)
         .keep_alive_timeout(H2_PING);
     let graceful = GracefulShutdown::new();

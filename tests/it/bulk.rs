@@ -148,6 +148,8 @@ const REFUSED: &[(&str, u64, &str)] = &[
         "must target a twin of dtmi:bulk:Sensor;1",
     ),
     ("no-twins.ndjson", 10, "source twin floor1"),
+    // Issue 14: an id no URL can address.
+    ("dot-id.ndjson", 13, "must not be '..'"),
 ];
 
 #[test]

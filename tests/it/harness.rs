@@ -326,6 +326,34 @@ impl Drop for Server {
     }
 }
 
+/// The twin `t` and the test model set are exactly as `before` left them, `t` is the only
+/// twin, and the server serves.
+#[track_caller]
+pub fn assert_unchanged(s: &Server, before: &Value) {
+    let after = s.get("/digitaltwins/t");
+    after.assert_status(200);
+    assert_eq!(&after.json(), before);
+    let count = s.post(
+        "/query",
+        &json!({"query": "SELECT COUNT() FROM DIGITALTWINS"}),
+    );
+    count.assert_status(200);
+    assert_eq!(count.json()["value"][0]["COUNT"], 1, "{}", count.body);
+    let models = s.get("/models");
+    models.assert_status(200);
+    assert_eq!(models.json()["value"].as_array().unwrap().len(), 6);
+}
+
+/// The CA certificate of a `--tls-self-signed` server, from the path its banner names.
+pub fn tls_ca(s: &Server) -> PathBuf {
+    let line = s
+        .banner
+        .iter()
+        .find_map(|l| l.strip_prefix("TLS CA certificate: "))
+        .expect("the CA path is printed");
+    PathBuf::from(line)
+}
+
 /// A ureq agent that returns 4xx/5xx as responses; `ca_pem` is the only trusted root.
 pub fn agent(ca_pem: Option<&[u8]>) -> ureq::Agent {
     let mut config = ureq::Agent::config_builder()

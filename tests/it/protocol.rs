@@ -218,23 +218,6 @@ fn cors() {
     assert!(r.header("access-control-allow-origin").is_none());
 }
 
-/// The twin `t` and the model set are exactly as `before` left them, and the server serves.
-#[track_caller]
-fn assert_unchanged(s: &Server, before: &serde_json::Value) {
-    let after = s.get("/digitaltwins/t");
-    after.assert_status(200);
-    assert_eq!(&after.json(), before);
-    let count = s.post(
-        "/query",
-        &json!({"query": "SELECT COUNT() FROM DIGITALTWINS"}),
-    );
-    count.assert_status(200);
-    assert_eq!(count.json()["value"][0]["COUNT"], 1, "{}", count.body);
-    let models = s.get("/models");
-    models.assert_status(200);
-    assert_eq!(models.json()["value"].as_array().unwrap().len(), 6);
-}
-
 /// Issue 4: a 50 MB body, declared or streamed chunked, is refused with ADT's 413 while it
 /// is still arriving, and nothing is stored.
 #[test]

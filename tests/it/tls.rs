@@ -1,20 +1,9 @@
 //! HTTPS with a generated local CA: a client trusting the CA connects, one that does not is
 //! refused, and a restart reuses the same CA.
 
-use std::path::PathBuf;
-
 use serde_json::json;
 
 use crate::harness::*;
-
-fn ca_path(s: &Server) -> PathBuf {
-    let line = s
-        .banner
-        .iter()
-        .find_map(|l| l.strip_prefix("TLS CA certificate: "))
-        .expect("the CA path is printed");
-    PathBuf::from(line)
-}
 
 #[test]
 fn self_signed() {
@@ -23,7 +12,7 @@ fn self_signed() {
     let s = Server::start_in(&data, &["--tls-self-signed"]);
     assert!(s.base.starts_with("https://127.0.0.1:"), "{}", s.base);
     assert!(s.banner.iter().any(|l| l.contains("REQUESTS_CA_BUNDLE=")));
-    let ca = ca_path(&s);
+    let ca = tls_ca(&s);
     let pem = std::fs::read(&ca).unwrap();
     let s = s.with_agent(agent(Some(&pem)));
     s.wait_healthy();
@@ -51,7 +40,7 @@ fn self_signed() {
     drop(s);
 
     let s = Server::start_in(&data, &["--tls-self-signed"]);
-    assert_eq!(std::fs::read(ca_path(&s)).unwrap(), pem, "the CA is reused");
+    assert_eq!(std::fs::read(tls_ca(&s)).unwrap(), pem, "the CA is reused");
     let s = s.with_agent(agent(Some(&pem)));
     s.wait_healthy();
     assert_eq!(s.get("/digitaltwins/t").json()["$dtId"], "t");

@@ -14,15 +14,14 @@ pub mod twins;
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::http::{header, request::Parts, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::Value;
 use twingraph_engine::Engine;
 
 use crate::app::App;
+use crate::body::RequestBody;
 use crate::error::ApiError;
 
 /// ADT's limit for twin, relationship, telemetry and other single-document bodies.
@@ -35,7 +34,7 @@ pub const MODELS_BODY: usize = 32 * 1024 * 1024;
 pub struct Req {
     pub app: Arc<App>,
     pub parts: Parts,
-    pub body: Body,
+    pub body: RequestBody,
     /// Decoded query parameters, repeated ones kept in order.
     pub params: Vec<(String, String)>,
     pub api_version: String,
@@ -104,29 +103,8 @@ impl Req {
 
     /// Reads the body (at most `limit` bytes, within the body timeout).
     pub async fn bytes(&mut self, limit: usize) -> Result<Bytes, ApiError> {
-        let declared = self
-            .parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|n| n > limit as u64) {
-            return Err(ApiError::too_large(limit));
-        }
-        let body = Limited::new(std::mem::take(&mut self.body), limit);
         let timeout = self.app.config.body_timeout;
-        match tokio::time::timeout(timeout, body.collect()).await {
-            Err(_) => Err(ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "RequestTimeout",
-                "The request body did not arrive in time.",
-            )),
-            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
-                Err(ApiError::too_large(limit))
-            }
-            Ok(Err(e)) => Err(ApiError::invalid(format!("reading the request body: {e}"))),
-            Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        }
+        self.body.read(&self.parts.headers, limit, timeout).await
     }
 
     /// Reads and parses a JSON body. The content type, when given, must be JSON.
@@ -234,13 +212,9 @@ pub fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// `GET /healthz`: 200 once the store answers a read.
+/// `GET /healthz`: 200 once the store answers a read of a key in RocksDB.
 pub async fn health(app: &Arc<App>) -> Result<Response, ApiError> {
-    blocking(app, |engine| {
-        let _ = engine.snapshot().twin_count();
-        Ok(())
-    })
-    .await?;
+    blocking(app, |engine| Ok(engine.check_readable()?)).await?;
     Ok((StatusCode::OK, "ok\n").into_response())
 }
 
