@@ -7,18 +7,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{header, request::Parts, HeaderValue, Method, StatusCode};
+use axum::http::{header, request::Parts, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use tokio::sync::Semaphore;
 use twingraph_engine::Engine;
 
-use crate::api::{self, Req};
+use crate::api::Req;
 use crate::body::RequestBody;
 use crate::config::{Role, ServerConfig};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::events::{self, Events};
 use crate::metrics::Metrics;
-use crate::routes::{self, Op, Resource};
+use crate::routes::{self, Access, Found, Gate, Ids, Route};
 
 /// api-version values the server accepts; all get the 2023-10-31 shapes (the later versions
 /// only add fields, which the SDKs ignore).
@@ -49,6 +49,11 @@ pub struct App {
 }
 
 impl App {
+    /// Requests being handled now (those past admission).
+    pub fn in_flight(&self) -> usize {
+        self.config.max_in_flight.max(1) - self.in_flight.available_permits()
+    }
+
     pub fn new(engine: Arc<Engine>, config: ServerConfig, local_addr: SocketAddr) -> App {
         let scheme = if config.tls.is_some() {
             "https"
@@ -79,21 +84,21 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     let method = parts.method.clone();
     let headers = parts.headers.clone();
     let body = RequestBody::new(body);
-    let (op, mut response) = match pipeline(&app, parts, body.clone()).await {
-        (op, Ok(response)) => (op, response),
-        (op, Err(err)) => {
-            if err.status.is_server_error() {
+    let (route, mut response) = match pipeline(&app, parts, body.clone()).await {
+        (route, Ok(response)) => (route, response),
+        (route, Err(err)) => {
+            if err.status().is_server_error() {
                 tracing::warn!(
-                    operation = op.map(Op::name),
-                    code = err.code,
+                    operation = route.map(|r| r.name),
+                    code = err.code.name(),
                     "request failed"
                 );
             }
-            (op, err.into_response())
+            (route, err.into_response())
         }
     };
     body.settle(&headers, app.config.body_timeout, &mut response);
-    let name = op.map_or("unknown", Op::name);
+    let name = route.map_or("unknown", |r| r.name);
     let status = response.status().as_u16();
     let elapsed = start.elapsed();
     tracing::debug!(%method, operation = name, status, ?elapsed, "request");
@@ -101,71 +106,51 @@ pub async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
     response
 }
 
-async fn pipeline(
-    app: &Arc<App>,
-    parts: Parts,
-    body: RequestBody,
-) -> (Option<Op>, Result<Response, ApiError>) {
+type Outcome = (Option<&'static Route>, Result<Response, ApiError>);
+
+async fn pipeline(app: &Arc<App>, parts: Parts, body: RequestBody) -> Outcome {
     if let Err(err) = check_header_sizes(&parts) {
         return (None, Err(err));
     }
-    let resource = Resource::parse(parts.uri.path());
-    if matches!(resource, Ok(Some(Resource::Healthz))) && parts.method == Method::GET {
-        return (Some(Op::Healthz), api::health(app).await);
-    }
+    let found = match routes::find(&parts.method, parts.uri.path()) {
+        Ok(Found::Route(route, ids)) if route.gate == Gate::Open => {
+            return run(app, route, ids, parts, body, Vec::new(), String::new()).await;
+        }
+        other => other,
+    };
     // Authenticate before routing, so a caller without a valid token learns nothing, not
     // even which paths exist.
     let role = match authenticate(app, &parts) {
         Ok(role) => role,
         Err(err) => return (None, Err(err)),
     };
-    let resource = match resource {
-        Ok(Some(resource)) => resource,
-        Ok(None) => {
+    let (route, ids) = match found {
+        Ok(Found::Route(route, ids)) => (route, ids),
+        Ok(Found::Method(allowed)) => return (None, Err(method_not_allowed(&parts, &allowed))),
+        Ok(Found::Nothing) => {
             let message = format!("No operation at path '{}'.", parts.uri.path());
-            return (
-                None,
-                Err(ApiError::new(StatusCode::NOT_FOUND, "NotFound", message)),
-            );
+            return (None, Err(ApiError::new(Code::NotFound, message)));
         }
         Err(err) => return (None, Err(err)),
     };
-    let Some(op) = resource
-        .methods()
-        .iter()
-        .find(|(m, _)| *m == parts.method)
-        .map(|(_, op)| *op)
-    else {
-        return (None, Err(method_not_allowed(&parts, &resource)));
-    };
-    if role == Some(Role::Reader) && !op.is_read() {
+    if role == Some(Role::Reader) && route.access == Access::Write {
         let err = ApiError::new(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            format!("This token may only read; {} is a write.", op.name()),
+            Code::Forbidden,
+            format!("This token may only read; {} is a write.", route.name),
         );
-        return (Some(op), Err(err));
+        return (Some(route), Err(err));
     }
-    // Monitoring must work during overload, so /metrics is answered before admission.
-    if op == Op::Metrics {
-        let in_flight = app.config.max_in_flight.max(1) - app.in_flight.available_permits();
-        return (Some(op), api::metrics(app, in_flight).await);
+    if route.gate == Gate::Monitoring {
+        return run(app, route, ids, parts, body, Vec::new(), String::new()).await;
     }
     // Admission: refuse at once rather than queue when the server is saturated.
     let Ok(_permit) = app.in_flight.try_acquire() else {
-        // ADT's throttling code for queries is QuotaReachedError.
-        let code = if op == Op::Query {
-            "QuotaReachedError"
-        } else {
-            "TooManyRequests"
-        };
         let err = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            code,
+            route.busy,
             "The server is handling too many requests; retry after a second.",
         )
         .with_header(header::RETRY_AFTER, "1");
-        return (Some(op), Err(err));
+        return (Some(route), Err(err));
     };
     let params: Vec<(String, String)> = parts
         .uri
@@ -174,8 +159,22 @@ async fn pipeline(
         .unwrap_or_default();
     let api_version = match check_api_version(&params) {
         Ok(v) => v,
-        Err(err) => return (Some(op), Err(err)),
+        Err(err) => return (Some(route), Err(err)),
     };
+    run(app, route, ids, parts, body, params, api_version).await
+}
+
+/// Runs `route`'s handler, with the request's trace context in scope for the changes it
+/// records.
+async fn run(
+    app: &Arc<App>,
+    route: &'static Route,
+    ids: Ids,
+    parts: Parts,
+    body: RequestBody,
+    params: Vec<(String, String)>,
+    api_version: String,
+) -> Outcome {
     let traceparent = parts
         .headers
         .get("traceparent")
@@ -188,10 +187,10 @@ async fn pipeline(
         params,
         api_version,
     };
-    let handler = routes::dispatch(op, resource, req);
+    let answer = (route.handler)(req, ids);
     (
-        Some(op),
-        events::trace::scope(traceparent.as_deref(), handler).await,
+        Some(route),
+        events::trace::scope(traceparent.as_deref(), answer).await,
     )
 }
 
@@ -223,19 +222,14 @@ fn check_header_sizes(parts: &Parts) -> Result<(), ApiError> {
 }
 
 fn too_large_headers(message: String) -> ApiError {
-    ApiError::new(
-        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-        "RequestHeaderFieldsTooLarge",
-        message,
-    )
-    .with_header(header::CONNECTION, "close")
+    ApiError::new(Code::RequestHeaderFieldsTooLarge, message)
+        .with_header(header::CONNECTION, "close")
 }
 
-fn method_not_allowed(parts: &Parts, resource: &Resource) -> ApiError {
-    let allow: Vec<&str> = resource.methods().iter().map(|(m, _)| m.as_str()).collect();
+fn method_not_allowed(parts: &Parts, allowed: &[&'static Method]) -> ApiError {
+    let allow: Vec<&str> = allowed.iter().map(|m| m.as_str()).collect();
     let mut err = ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "MethodNotAllowed",
+        Code::MethodNotAllowed,
         format!(
             "{} is not allowed on '{}'; allowed: {}.",
             parts.method,
@@ -265,8 +259,7 @@ fn authenticate(app: &App, parts: &Parts) -> Result<Option<Role>, ApiError> {
     match token.and_then(|t| tokens.role(t)) {
         Some(role) => Ok(Some(role)),
         None => Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "Unauthorized",
+            Code::Unauthorized,
             "A valid 'Authorization: Bearer <token>' header is required.",
         )
         .with_header(header::WWW_AUTHENTICATE, "Bearer")),
@@ -275,8 +268,8 @@ fn authenticate(app: &App, parts: &Parts) -> Result<Option<Role>, ApiError> {
 
 fn check_api_version(params: &[(String, String)]) -> Result<String, ApiError> {
     match params.iter().find(|(k, _)| k == "api-version") {
-        None => Err(ApiError::bad_request(
-            "MissingArgument",
+        None => Err(ApiError::new(
+            Code::MissingArgument,
             format!(
                 "The api-version query parameter is required; supported versions: {}.",
                 API_VERSIONS.join(", ")

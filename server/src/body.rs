@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, HttpBody};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use parking_lot::Mutex;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// How much of a refused body is read and discarded so that its sender sees the answer.
 /// Beyond it the connection is closed instead (the sender may then see a reset).
@@ -100,8 +100,7 @@ impl RequestBody {
             Err(_) => {
                 self.set(Slot::Abandoned);
                 Err(ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "RequestTimeout",
+                    Code::RequestTimeout,
                     "The request body did not arrive in time.",
                 ))
             }
@@ -198,12 +197,12 @@ mod tests {
         let body = RequestBody::new(Body::from("{\"a\":1}"));
         let bytes = body.read(&HeaderMap::new(), 100, SECOND).await.unwrap();
         assert_eq!(&bytes[..], b"{\"a\":1}");
-        let mut response = StatusCode::OK.into_response();
+        let mut response = axum::http::StatusCode::OK.into_response();
         body.settle(&HeaderMap::new(), SECOND, &mut response);
         assert!(response.headers().get(header::CONNECTION).is_none());
         // A second read is a bug, not a client error.
         let err = body.read(&HeaderMap::new(), 100, SECOND).await.unwrap_err();
-        assert_eq!(err.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(err.code, Code::InternalServerError);
     }
 
     #[tokio::test]
@@ -217,7 +216,7 @@ mod tests {
             };
             let body = RequestBody::new(Body::from(text.clone()));
             let err = body.read(&h, 1000, SECOND).await.unwrap_err();
-            assert_eq!(err.status, StatusCode::PAYLOAD_TOO_LARGE);
+            assert_eq!(err.code, Code::PayloadTooLarge);
             let mut response = err.into_response();
             body.settle(&h, SECOND, &mut response);
             assert!(response.headers().get(header::CONNECTION).is_none());

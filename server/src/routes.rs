@@ -1,324 +1,280 @@
-//! The whole route table: raw path → `Resource` (fixed segments matched case-insensitively,
-//! ids case-sensitive and percent-decoded one segment at a time), method → `Op` (named after
-//! ADT's operationId, which metrics and logs use), `Op` → handler.
+//! The whole route table, one entry per operation: method, path, ADT's operationId (the
+//! label of metrics and logs), who may call it, and its handler. Fixed path segments match
+//! case-insensitively; ids are case-sensitive, percent-decoded one segment at a time.
+
+use std::future::Future;
+use std::pin::Pin;
 
 use axum::http::Method;
 use axum::response::Response;
 
 use crate::api::{self, Req};
-use crate::error::ApiError;
+use crate::api::{components, endpoints, event_routes, events_stream, jobs, models};
+use crate::api::{query, query_stream, relationships, twins};
+use crate::error::{ApiError, Code};
 use crate::path;
 
-/// What a path addresses, with its decoded ids.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Resource {
-    Healthz,
-    Metrics,
-    Models,
-    Model(String),
-    Query,
-    Twin(String),
-    Relationships(String),
-    Relationship(String, String),
-    Incoming(String),
-    Telemetry(String),
-    Component(String, String),
-    ComponentTelemetry(String, String),
-    EventRoutes,
-    EventRoute(String),
-    /// Our extensions: the endpoints file, a route's dead letters, the change feed.
-    Endpoints,
-    DeadLetters(String),
-    EventStream,
-    ImportJobs,
-    ImportJob(String),
-    ImportJobCancel(String),
-    DeleteJobs,
-    DeleteJob(String),
-    /// `POST /query/stream` (our extension): every row as NDJSON.
-    QueryStream,
+/// A path segment that is an id (any other segment is matched as written).
+const ID: &str = "{id}";
+
+/// What running a handler gives.
+pub type Answer = Pin<Box<dyn Future<Output = Result<Response, ApiError>> + Send>>;
+
+/// A handler: the request, and the ids its path carried, in order.
+pub type Handler = fn(Req, Ids) -> Answer;
+
+/// Who may call an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Any token, `reader` ones included.
+    Read,
+    /// `owner` tokens only.
+    Write,
 }
 
-/// One ADT operation (plus the server's own endpoints).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Op {
-    Healthz,
-    Metrics,
-    ModelsAdd,
-    ModelsList,
-    ModelGet,
-    ModelUpdate,
-    ModelDelete,
-    Query,
-    TwinGet,
-    TwinAdd,
-    TwinUpdate,
-    TwinDelete,
-    RelationshipsList,
-    IncomingList,
-    RelationshipGet,
-    RelationshipAdd,
-    RelationshipUpdate,
-    RelationshipDelete,
-    Telemetry,
-    ComponentTelemetry,
-    ComponentGet,
-    ComponentUpdate,
-    EventRoutesList,
-    EventRouteGet,
-    EventRouteAdd,
-    EventRouteDelete,
-    EndpointsList,
-    DeadLettersList,
-    EventStream,
-    ImportJobsList,
-    ImportJobAdd,
-    ImportJobGet,
-    ImportJobDelete,
-    ImportJobCancel,
-    DeleteJobAdd,
-    DeleteJobsList,
-    DeleteJobGet,
-    QueryStream,
+/// Which steps of the pipeline an operation skips.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Every step: token, role, admission (the in-flight limit), api-version.
+    Api,
+    /// No admission and no api-version: monitoring must work during overload.
+    Monitoring,
+    /// Nothing at all, not even a token: liveness checks.
+    Open,
 }
 
-impl Resource {
-    pub fn parse(raw_path: &str) -> Result<Option<Resource>, ApiError> {
-        let segs = path::segments(raw_path)?;
-        let keys: Vec<String> = segs.iter().map(|s| s.to_ascii_lowercase()).collect();
-        let k: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let id = |i: usize| segs[i].clone();
-        Ok(Some(match k.as_slice() {
-            ["healthz"] => Resource::Healthz,
-            ["metrics"] => Resource::Metrics,
-            ["models"] => Resource::Models,
-            ["models", _] => Resource::Model(id(1)),
-            ["query"] => Resource::Query,
-            ["digitaltwins", _] => Resource::Twin(id(1)),
-            ["digitaltwins", _, "relationships"] => Resource::Relationships(id(1)),
-            ["digitaltwins", _, "relationships", _] => Resource::Relationship(id(1), id(3)),
-            ["digitaltwins", _, "incomingrelationships"] => Resource::Incoming(id(1)),
-            ["digitaltwins", _, "telemetry"] => Resource::Telemetry(id(1)),
-            ["digitaltwins", _, "components", _] => Resource::Component(id(1), id(3)),
-            ["digitaltwins", _, "components", _, "telemetry"] => {
-                Resource::ComponentTelemetry(id(1), id(3))
-            }
-            ["eventroutes"] => Resource::EventRoutes,
-            ["eventroutes", _] => Resource::EventRoute(id(1)),
-            ["eventroutes", _, "deadletters"] => Resource::DeadLetters(id(1)),
-            ["endpoints"] => Resource::Endpoints,
-            ["events", "stream"] => Resource::EventStream,
-            ["query", "stream"] => Resource::QueryStream,
-            ["jobs", "imports"] => Resource::ImportJobs,
-            ["jobs", "imports", _] => Resource::ImportJob(id(2)),
-            ["jobs", "imports", _, "cancel"] => Resource::ImportJobCancel(id(2)),
-            ["jobs", "deletions"] => Resource::DeleteJobs,
-            ["jobs", "deletions", _] => Resource::DeleteJob(id(2)),
-            _ => return Ok(None),
-        }))
-    }
+pub struct Route {
+    pub method: Method,
+    pub path: &'static [&'static str],
+    pub name: &'static str,
+    pub access: Access,
+    pub gate: Gate,
+    /// The code a request refused by admission gets (ADT's for queries differs).
+    pub busy: Code,
+    pub handler: Handler,
+}
 
-    /// The methods this resource answers, and the operation each one is.
-    pub fn methods(&self) -> &'static [(Method, Op)] {
-        use Op::*;
-        match self {
-            Resource::Healthz => &[(Method::GET, Healthz)],
-            Resource::Metrics => &[(Method::GET, Metrics)],
-            Resource::Models => &[(Method::POST, ModelsAdd), (Method::GET, ModelsList)],
-            Resource::Model(_) => &[
-                (Method::GET, ModelGet),
-                (Method::PATCH, ModelUpdate),
-                (Method::DELETE, ModelDelete),
-            ],
-            Resource::Query => &[(Method::POST, Query)],
-            Resource::Twin(_) => &[
-                (Method::GET, TwinGet),
-                (Method::PUT, TwinAdd),
-                (Method::PATCH, TwinUpdate),
-                (Method::DELETE, TwinDelete),
-            ],
-            Resource::Relationships(_) => &[(Method::GET, RelationshipsList)],
-            Resource::Relationship(..) => &[
-                (Method::GET, RelationshipGet),
-                (Method::PUT, RelationshipAdd),
-                (Method::PATCH, RelationshipUpdate),
-                (Method::DELETE, RelationshipDelete),
-            ],
-            Resource::Incoming(_) => &[(Method::GET, IncomingList)],
-            Resource::Telemetry(_) => &[(Method::POST, Telemetry)],
-            Resource::Component(..) => &[
-                (Method::GET, ComponentGet),
-                (Method::PATCH, ComponentUpdate),
-            ],
-            Resource::ComponentTelemetry(..) => &[(Method::POST, ComponentTelemetry)],
-            Resource::EventRoutes => &[(Method::GET, EventRoutesList)],
-            Resource::EventRoute(_) => &[
-                (Method::GET, EventRouteGet),
-                (Method::PUT, EventRouteAdd),
-                (Method::DELETE, EventRouteDelete),
-            ],
-            Resource::Endpoints => &[(Method::GET, EndpointsList)],
-            Resource::DeadLetters(_) => &[(Method::GET, DeadLettersList)],
-            Resource::EventStream => &[(Method::GET, EventStream)],
-            Resource::ImportJobs => &[(Method::GET, ImportJobsList)],
-            Resource::ImportJob(_) => &[
-                (Method::GET, ImportJobGet),
-                (Method::PUT, ImportJobAdd),
-                (Method::DELETE, ImportJobDelete),
-            ],
-            Resource::ImportJobCancel(_) => &[(Method::POST, ImportJobCancel)],
-            Resource::DeleteJobs => &[(Method::POST, DeleteJobAdd), (Method::GET, DeleteJobsList)],
-            Resource::DeleteJob(_) => &[(Method::GET, DeleteJobGet)],
-            Resource::QueryStream => &[(Method::POST, QueryStream)],
-        }
+const fn route(
+    method: Method,
+    path: &'static [&'static str],
+    name: &'static str,
+    access: Access,
+    handler: Handler,
+) -> Route {
+    Route {
+        method,
+        path,
+        name,
+        access,
+        gate: Gate::Api,
+        busy: Code::TooManyRequests,
+        handler,
     }
 }
 
-impl Op {
-    /// ADT's operationId; the label metrics and logs use.
-    pub fn name(self) -> &'static str {
-        use Op::*;
-        match self {
-            Healthz => "Healthz",
-            Metrics => "Metrics",
-            ModelsAdd => "DigitalTwinModels_Add",
-            ModelsList => "DigitalTwinModels_List",
-            ModelGet => "DigitalTwinModels_GetById",
-            ModelUpdate => "DigitalTwinModels_Update",
-            ModelDelete => "DigitalTwinModels_Delete",
-            Query => "Query_QueryTwins",
-            TwinGet => "DigitalTwins_GetById",
-            TwinAdd => "DigitalTwins_Add",
-            TwinUpdate => "DigitalTwins_Update",
-            TwinDelete => "DigitalTwins_Delete",
-            RelationshipsList => "DigitalTwins_ListRelationships",
-            IncomingList => "DigitalTwins_ListIncomingRelationships",
-            RelationshipGet => "DigitalTwins_GetRelationshipById",
-            RelationshipAdd => "DigitalTwins_AddRelationship",
-            RelationshipUpdate => "DigitalTwins_UpdateRelationship",
-            RelationshipDelete => "DigitalTwins_DeleteRelationship",
-            Telemetry => "DigitalTwins_SendTelemetry",
-            ComponentTelemetry => "DigitalTwins_SendComponentTelemetry",
-            ComponentGet => "DigitalTwins_GetComponent",
-            ComponentUpdate => "DigitalTwins_UpdateComponent",
-            EventRoutesList => "EventRoutes_List",
-            EventRouteGet => "EventRoutes_GetById",
-            EventRouteAdd => "EventRoutes_Add",
-            EventRouteDelete => "EventRoutes_Delete",
-            EndpointsList => "Endpoints_List",
-            DeadLettersList => "EventRoutes_ListDeadLetters",
-            EventStream => "Events_Stream",
-            ImportJobsList => "ImportJobs_List",
-            ImportJobAdd => "ImportJobs_Add",
-            ImportJobGet => "ImportJobs_GetById",
-            ImportJobDelete => "ImportJobs_Delete",
-            ImportJobCancel => "ImportJobs_Cancel",
-            DeleteJobAdd => "DeleteJobs_Add",
-            DeleteJobsList => "DeleteJobs_List",
-            DeleteJobGet => "DeleteJobs_GetById",
-            QueryStream => "Query_Stream",
-        }
+const fn read(
+    method: Method,
+    path: &'static [&'static str],
+    name: &'static str,
+    handler: Handler,
+) -> Route {
+    route(method, path, name, Access::Read, handler)
+}
+
+const fn write(
+    method: Method,
+    path: &'static [&'static str],
+    name: &'static str,
+    handler: Handler,
+) -> Route {
+    route(method, path, name, Access::Write, handler)
+}
+
+impl Route {
+    const fn gate(mut self, gate: Gate) -> Route {
+        self.gate = gate;
+        self
     }
 
-    /// Whether a `reader` token may call it: reads and queries only.
-    pub fn is_read(self) -> bool {
-        use Op::*;
-        matches!(
-            self,
-            Healthz
-                | Metrics
-                | ModelsList
-                | ModelGet
-                | Query
-                | TwinGet
-                | RelationshipsList
-                | IncomingList
-                | RelationshipGet
-                | ComponentGet
-                | EventRoutesList
-                | EventRouteGet
-                | EndpointsList
-                | DeadLettersList
-                | EventStream
-                | ImportJobsList
-                | ImportJobGet
-                | DeleteJobsList
-                | DeleteJobGet
-                | QueryStream
-        )
+    const fn busy(mut self, code: Code) -> Route {
+        self.busy = code;
+        self
     }
 }
 
-/// Runs the handler of `op` on `resource`.
-pub async fn dispatch(op: Op, resource: Resource, req: Req) -> Result<Response, ApiError> {
-    use api::{components, endpoints, event_routes, events_stream, models, query};
-    use api::{jobs, relationships, twins};
-    use Resource as R;
-    match (op, resource) {
-        (Op::ModelsAdd, R::Models) => models::add(req).await,
-        (Op::ModelsList, R::Models) => models::list(req).await,
-        (Op::ModelGet, R::Model(id)) => models::get(req, id).await,
-        (Op::ModelUpdate, R::Model(id)) => models::update(req, id).await,
-        (Op::ModelDelete, R::Model(id)) => models::delete(req, id).await,
-        (Op::Query, R::Query) => query::query(req).await,
-        (Op::TwinGet, R::Twin(id)) => twins::get(req, id).await,
-        (Op::TwinAdd, R::Twin(id)) => twins::put(req, id).await,
-        (Op::TwinUpdate, R::Twin(id)) => twins::patch(req, id).await,
-        (Op::TwinDelete, R::Twin(id)) => twins::delete(req, id).await,
-        (Op::Telemetry, R::Telemetry(id)) => twins::telemetry(req, id, None).await,
-        (Op::RelationshipsList, R::Relationships(id)) => relationships::list(req, id).await,
-        (Op::IncomingList, R::Incoming(id)) => relationships::incoming(req, id).await,
-        (Op::RelationshipGet, R::Relationship(src, id)) => relationships::get(req, src, id).await,
-        (Op::RelationshipAdd, R::Relationship(src, id)) => relationships::put(req, src, id).await,
-        (Op::RelationshipUpdate, R::Relationship(src, id)) => {
-            relationships::patch(req, src, id).await
-        }
-        (Op::RelationshipDelete, R::Relationship(src, id)) => {
-            relationships::delete(req, src, id).await
-        }
-        (Op::ComponentGet, R::Component(id, c)) => components::get(req, id, c).await,
-        (Op::ComponentUpdate, R::Component(id, c)) => components::patch(req, id, c).await,
-        (Op::ComponentTelemetry, R::ComponentTelemetry(id, c)) => {
-            twins::telemetry(req, id, Some(c)).await
-        }
-        (Op::EventRoutesList, R::EventRoutes) => event_routes::list(req).await,
-        (Op::EventRouteGet, R::EventRoute(id)) => event_routes::get(req, id).await,
-        (Op::EventRouteAdd, R::EventRoute(id)) => event_routes::put(req, id).await,
-        (Op::EventRouteDelete, R::EventRoute(id)) => event_routes::delete(req, id).await,
-        (Op::DeadLettersList, R::DeadLetters(id)) => event_routes::dead_letters(req, id).await,
-        (Op::EndpointsList, R::Endpoints) => endpoints::list(req).await,
-        (Op::EventStream, R::EventStream) => events_stream::open(req).await,
-        (Op::QueryStream, R::QueryStream) => api::query_stream::stream(req).await,
-        (Op::ImportJobsList, R::ImportJobs) => jobs::list(req, jobs::IMPORTS).await,
-        (Op::ImportJobAdd, R::ImportJob(id)) => jobs::add_import(req, id).await,
-        (Op::ImportJobGet, R::ImportJob(id)) => jobs::get(req, jobs::IMPORTS, id).await,
-        (Op::ImportJobDelete, R::ImportJob(id)) => jobs::delete_import(req, id).await,
-        (Op::ImportJobCancel, R::ImportJobCancel(id)) => jobs::cancel_import(req, id).await,
-        (Op::DeleteJobAdd, R::DeleteJobs) => jobs::add_deletion(req).await,
-        (Op::DeleteJobsList, R::DeleteJobs) => jobs::list(req, jobs::DELETIONS).await,
-        (Op::DeleteJobGet, R::DeleteJob(id)) => jobs::get(req, jobs::DELETIONS, id).await,
-        (op, resource) => Err(ApiError::internal(format!(
-            "route table has no handler for {op:?} on {resource:?}"
-        ))),
+use Method as M;
+
+// One line per operation, kept as a table (rustfmt would spread each over five).
+#[rustfmt::skip]
+pub static ROUTES: &[Route] = &[
+    read(M::GET, &["healthz"], "Healthz", |r, _| Box::pin(api::health(r))).gate(Gate::Open),
+    read(M::GET, &["metrics"], "Metrics", |r, _| Box::pin(api::metrics(r))).gate(Gate::Monitoring),
+    // Models.
+    write(M::POST, &["models"], "DigitalTwinModels_Add", |r, _| Box::pin(models::add(r))),
+    read(M::GET, &["models"], "DigitalTwinModels_List", |r, _| Box::pin(models::list(r))),
+    read(M::GET, &["models", ID], "DigitalTwinModels_GetById", |r, i| Box::pin(models::get(r, i.one()))),
+    write(M::PATCH, &["models", ID], "DigitalTwinModels_Update", |r, i| Box::pin(models::update(r, i.one()))),
+    write(M::DELETE, &["models", ID], "DigitalTwinModels_Delete", |r, i| Box::pin(models::delete(r, i.one()))),
+    // Queries; `/query/stream` is ours: every row as NDJSON.
+    read(M::POST, &["query"], "Query_QueryTwins", |r, _| Box::pin(query::query(r))).busy(Code::QuotaReachedError),
+    read(M::POST, &["query", "stream"], "Query_Stream", |r, _| Box::pin(query_stream::stream(r))).busy(Code::QuotaReachedError),
+    // Twins, their components and telemetry.
+    read(M::GET, &["digitaltwins", ID], "DigitalTwins_GetById", |r, i| Box::pin(twins::get(r, i.one()))),
+    write(M::PUT, &["digitaltwins", ID], "DigitalTwins_Add", |r, i| Box::pin(twins::put(r, i.one()))),
+    write(M::PATCH, &["digitaltwins", ID], "DigitalTwins_Update", |r, i| Box::pin(twins::patch(r, i.one()))),
+    write(M::DELETE, &["digitaltwins", ID], "DigitalTwins_Delete", |r, i| Box::pin(twins::delete(r, i.one()))),
+    read(M::GET, &["digitaltwins", ID, "components", ID], "DigitalTwins_GetComponent", |r, i| { let (t, c) = i.two(); Box::pin(components::get(r, t, c)) }),
+    write(M::PATCH, &["digitaltwins", ID, "components", ID], "DigitalTwins_UpdateComponent", |r, i| { let (t, c) = i.two(); Box::pin(components::patch(r, t, c)) }),
+    write(M::POST, &["digitaltwins", ID, "telemetry"], "DigitalTwins_SendTelemetry", |r, i| Box::pin(twins::telemetry(r, i.one(), None))),
+    write(M::POST, &["digitaltwins", ID, "components", ID, "telemetry"], "DigitalTwins_SendComponentTelemetry", |r, i| { let (t, c) = i.two(); Box::pin(twins::telemetry(r, t, Some(c))) }),
+    // Relationships.
+    read(M::GET, &["digitaltwins", ID, "relationships"], "DigitalTwins_ListRelationships", |r, i| Box::pin(relationships::list(r, i.one()))),
+    read(M::GET, &["digitaltwins", ID, "incomingrelationships"], "DigitalTwins_ListIncomingRelationships", |r, i| Box::pin(relationships::incoming(r, i.one()))),
+    read(M::GET, &["digitaltwins", ID, "relationships", ID], "DigitalTwins_GetRelationshipById", |r, i| { let (s, id) = i.two(); Box::pin(relationships::get(r, s, id)) }),
+    write(M::PUT, &["digitaltwins", ID, "relationships", ID], "DigitalTwins_AddRelationship", |r, i| { let (s, id) = i.two(); Box::pin(relationships::put(r, s, id)) }),
+    write(M::PATCH, &["digitaltwins", ID, "relationships", ID], "DigitalTwins_UpdateRelationship", |r, i| { let (s, id) = i.two(); Box::pin(relationships::patch(r, s, id)) }),
+    write(M::DELETE, &["digitaltwins", ID, "relationships", ID], "DigitalTwins_DeleteRelationship", |r, i| { let (s, id) = i.two(); Box::pin(relationships::delete(r, s, id)) }),
+    // Event routes; their endpoints, dead letters and the change feed are ours.
+    read(M::GET, &["eventroutes"], "EventRoutes_List", |r, _| Box::pin(event_routes::list(r))),
+    read(M::GET, &["eventroutes", ID], "EventRoutes_GetById", |r, i| Box::pin(event_routes::get(r, i.one()))),
+    write(M::PUT, &["eventroutes", ID], "EventRoutes_Add", |r, i| Box::pin(event_routes::put(r, i.one()))),
+    write(M::DELETE, &["eventroutes", ID], "EventRoutes_Delete", |r, i| Box::pin(event_routes::delete(r, i.one()))),
+    read(M::GET, &["eventroutes", ID, "deadletters"], "EventRoutes_ListDeadLetters", |r, i| Box::pin(event_routes::dead_letters(r, i.one()))),
+    read(M::GET, &["endpoints"], "Endpoints_List", |r, _| Box::pin(endpoints::list(r))),
+    read(M::GET, &["events", "stream"], "Events_Stream", |r, _| Box::pin(events_stream::open(r))),
+    // Bulk jobs.
+    read(M::GET, &["jobs", "imports"], "ImportJobs_List", |r, _| Box::pin(jobs::list(r, jobs::IMPORTS))),
+    write(M::PUT, &["jobs", "imports", ID], "ImportJobs_Add", |r, i| Box::pin(jobs::add_import(r, i.one()))),
+    read(M::GET, &["jobs", "imports", ID], "ImportJobs_GetById", |r, i| Box::pin(jobs::get(r, jobs::IMPORTS, i.one()))),
+    write(M::DELETE, &["jobs", "imports", ID], "ImportJobs_Delete", |r, i| Box::pin(jobs::delete_import(r, i.one()))),
+    write(M::POST, &["jobs", "imports", ID, "cancel"], "ImportJobs_Cancel", |r, i| Box::pin(jobs::cancel_import(r, i.one()))),
+    write(M::POST, &["jobs", "deletions"], "DeleteJobs_Add", |r, _| Box::pin(jobs::add_deletion(r))),
+    read(M::GET, &["jobs", "deletions"], "DeleteJobs_List", |r, _| Box::pin(jobs::list(r, jobs::DELETIONS))),
+    read(M::GET, &["jobs", "deletions", ID], "DeleteJobs_GetById", |r, i| Box::pin(jobs::get(r, jobs::DELETIONS, i.one()))),
+];
+
+/// The ids a path carried, in order.
+pub struct Ids(Vec<String>);
+
+impl Ids {
+    /// The only id. The table guarantees the count: a route's handler takes exactly the ids
+    /// its path has.
+    fn one(self) -> String {
+        self.0.into_iter().next().unwrap_or_default()
     }
+
+    fn two(self) -> (String, String) {
+        let mut ids = self.0.into_iter();
+        let first = ids.next().unwrap_or_default();
+        (first, ids.next().unwrap_or_default())
+    }
+}
+
+/// What a request's method and path address.
+pub enum Found {
+    Route(&'static Route, Ids),
+    /// The path exists, not with this method; these are the methods it has.
+    Method(Vec<&'static Method>),
+    Nothing,
+}
+
+/// Looks up `method` on `raw_path` (still percent-encoded). A path that cannot carry ids
+/// (malformed encoding, `.`/`..` segments) is a 400.
+pub fn find(method: &Method, raw_path: &str) -> Result<Found, ApiError> {
+    let segments = path::segments(raw_path)?;
+    let mut allowed = Vec::new();
+    for route in ROUTES {
+        if !matches(route.path, &segments) {
+            continue;
+        }
+        if route.method == *method {
+            let ids = route
+                .path
+                .iter()
+                .zip(&segments)
+                .filter(|(pattern, _)| **pattern == ID)
+                .map(|(_, segment)| segment.clone())
+                .collect();
+            return Ok(Found::Route(route, Ids(ids)));
+        }
+        allowed.push(&route.method);
+    }
+    Ok(if allowed.is_empty() {
+        Found::Nothing
+    } else {
+        Found::Method(allowed)
+    })
+}
+
+fn matches(pattern: &[&str], segments: &[String]) -> bool {
+    pattern.len() == segments.len()
+        && pattern
+            .iter()
+            .zip(segments)
+            .all(|(p, s)| *p == ID || p.eq_ignore_ascii_case(s))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn found(method: Method, path: &str) -> Option<(&'static str, Vec<String>)> {
+        match find(&method, path).unwrap() {
+            Found::Route(route, ids) => Some((route.name, ids.0)),
+            _ => None,
+        }
+    }
+
     #[test]
     fn fixed_segments_ignore_case_ids_do_not() {
         assert_eq!(
-            Resource::parse("/DigitalTwins/Room%2F1/Relationships/R1").unwrap(),
-            Some(Resource::Relationship("Room/1".into(), "R1".into()))
+            found(Method::GET, "/DigitalTwins/Room%2F1/Relationships/R1"),
+            Some((
+                "DigitalTwins_GetRelationshipById",
+                vec!["Room/1".to_string(), "R1".to_string()]
+            ))
         );
         assert_eq!(
-            Resource::parse("/EventRoutes").unwrap(),
-            Some(Resource::EventRoutes)
+            found(Method::GET, "/EventRoutes/"),
+            Some(("EventRoutes_List", vec![]))
         );
-        assert_eq!(Resource::parse("/nope").unwrap(), None);
-        assert_eq!(Resource::parse("/digitaltwins/a/b").unwrap(), None);
-        assert!(Resource::parse("/digitaltwins/%G1").is_err());
+        assert!(matches!(
+            find(&Method::GET, "/nope").unwrap(),
+            Found::Nothing
+        ));
+        assert!(matches!(
+            find(&Method::GET, "/digitaltwins/a/b").unwrap(),
+            Found::Nothing
+        ));
+        assert!(find(&Method::GET, "/digitaltwins/%G1").is_err());
+        match find(&Method::POST, "/digitaltwins/a").unwrap() {
+            Found::Method(allowed) => {
+                assert_eq!(allowed, [&M::GET, &M::PUT, &M::PATCH, &M::DELETE])
+            }
+            _ => panic!("expected the allowed methods"),
+        }
+    }
+
+    #[test]
+    fn the_table_is_consistent() {
+        let mut names = std::collections::HashSet::new();
+        let mut places = std::collections::HashSet::new();
+        for route in ROUTES {
+            assert!(names.insert(route.name), "{} twice", route.name);
+            assert!(
+                places.insert((route.method.as_str(), route.path)),
+                "{} {:?} twice",
+                route.method,
+                route.path
+            );
+            if route.access == Access::Read {
+                assert!(
+                    route.method == M::GET || route.name.starts_with("Query_"),
+                    "{} reads with {}",
+                    route.name,
+                    route.method
+                );
+            }
+        }
     }
 }

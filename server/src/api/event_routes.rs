@@ -11,7 +11,7 @@ use serde_json::Value;
 use twingraph_engine::{limits, Entity};
 
 use super::{blocking, json_response, no_content, Req, SMALL_BODY};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::events::filter;
 use crate::paging;
 use crate::wire::{EventRoute, Page};
@@ -85,7 +85,7 @@ pub async fn get(req: Req, id: String) -> Result<Response, ApiError> {
 /// `PUT /eventroutes/{id}` → 204. Both `endpointName` and `filter` are required.
 pub async fn put(mut req: Req, id: String) -> Result<Response, ApiError> {
     if let Err(e) = limits::check_id("event route", &id) {
-        return Err(ApiError::bad_request("EventRouteIdInvalid", e.to_string()));
+        return Err(ApiError::new(Code::EventRouteIdInvalid, e.to_string()));
     }
     let body = req.json(SMALL_BODY).await?;
     let obj = body
@@ -94,30 +94,30 @@ pub async fn put(mut req: Req, id: String) -> Result<Response, ApiError> {
     let endpoint = match obj.get("endpointName") {
         Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
         _ => {
-            return Err(ApiError::bad_request(
-                "EventRouteEndpointInvalid",
+            return Err(ApiError::new(
+                Code::EventRouteEndpointInvalid,
                 "endpointName is required and must be a non-empty string",
             ))
         }
     };
     if !req.app.events.endpoint_allowed(&endpoint) {
-        return Err(ApiError::bad_request(
-            "EventRouteEndpointInvalid",
+        return Err(ApiError::new(
+            Code::EventRouteEndpointInvalid,
             format!("there is no endpoint named '{endpoint}'"),
         ));
     }
     let filter_text = match obj.get("filter") {
         Some(Value::String(s)) => s.clone(),
         _ => {
-            return Err(ApiError::bad_request(
-                "EventRouteFilterInvalid",
+            return Err(ApiError::new(
+                Code::EventRouteFilterInvalid,
                 "filter is required and must be a string ('true' routes every event)",
             ))
         }
     };
     if let Err(reason) = filter::parse(&filter_text) {
-        return Err(ApiError::bad_request(
-            "EventRouteFilterInvalid",
+        return Err(ApiError::new(
+            Code::EventRouteFilterInvalid,
             format!("invalid filter: {reason}"),
         ));
     }
@@ -135,8 +135,8 @@ pub async fn put(mut req: Req, id: String) -> Result<Response, ApiError> {
         let others = routes.iter().filter(|(r, _)| *r != id).count();
         let max = app.events.max_routes();
         if others >= max {
-            return Err(ApiError::bad_request(
-                "LimitExceeded",
+            return Err(ApiError::new(
+                Code::LimitExceeded,
                 format!("an instance may have at most {max} event routes"),
             ));
         }

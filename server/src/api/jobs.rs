@@ -27,7 +27,7 @@ use twingraph_engine::{limits, Engine};
 
 use super::{blocking, json_response, no_content, Req, SMALL_BODY};
 use crate::app::App;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 pub const IMPORTS: &str = "imports/";
 pub const DELETIONS: &str = "deletions/";
@@ -55,19 +55,15 @@ fn purge_time() -> String {
 
 fn not_found(kind: &str, id: &str) -> ApiError {
     let code = if kind == IMPORTS {
-        "ImportJobNotFound"
+        Code::ImportJobNotFound
     } else {
-        "DeleteJobNotFound"
+        Code::DeleteJobNotFound
     };
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        code,
-        format!("There is no job with id '{id}'."),
-    )
+    ApiError::new(code, format!("There is no job with id '{id}'."))
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::bad_request("ValidationFailed", message)
+    ApiError::new(Code::ValidationFailed, message)
 }
 
 /// The wire form of a record: the ADT fields only (the record also keeps where the files are).
@@ -186,8 +182,8 @@ pub async fn add_import(mut req: Req, id: String) -> Result<Response, ApiError> 
             )));
         }
         if engine.job_records("")?.iter().any(|(_, r)| is_active(r)) {
-            return Err(ApiError::bad_request(
-                "JobLimitReached",
+            return Err(ApiError::new(
+                Code::JobLimitReached,
                 "only one import or delete job may run at a time",
             ));
         }
@@ -246,8 +242,8 @@ pub async fn add_deletion(req: Req) -> Result<Response, ApiError> {
             return Err(invalid("Operation-Id already exists"));
         }
         if engine.job_records("")?.iter().any(|(_, r)| is_active(r)) {
-            return Err(ApiError::bad_request(
-                "JobLimitReached",
+            return Err(ApiError::new(
+                Code::JobLimitReached,
                 "only one import or delete job may run at a time",
             ));
         }

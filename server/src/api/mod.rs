@@ -213,13 +213,15 @@ pub fn no_content() -> Response {
 }
 
 /// `GET /healthz`: 200 once the store answers a read of a key in RocksDB.
-pub async fn health(app: &Arc<App>) -> Result<Response, ApiError> {
-    blocking(app, |engine| Ok(engine.check_readable()?)).await?;
+pub async fn health(req: Req) -> Result<Response, ApiError> {
+    blocking(&req.app, |engine| Ok(engine.check_readable()?)).await?;
     Ok((StatusCode::OK, "ok\n").into_response())
 }
 
 /// `GET /metrics`: Prometheus text format.
-pub async fn metrics(app: &Arc<App>, in_flight: usize) -> Result<Response, ApiError> {
+pub async fn metrics(req: Req) -> Result<Response, ApiError> {
+    let app = &req.app;
+    let in_flight = app.in_flight();
     let query_sessions = app.queries.len() as u64;
     let gauges = blocking(app, move |engine| {
         let snapshot = engine.snapshot();

@@ -12,7 +12,7 @@ use twingraph_engine::dtdl::Options;
 use twingraph_engine::{limits, Entity, Snapshot};
 
 use super::{blocking, json_response, no_content, Req, MODELS_BODY};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::paging;
 use crate::wire::{ModelData, Page};
 
@@ -73,8 +73,8 @@ fn parse_batch(bytes: &[u8]) -> Result<Vec<Value>, ApiError> {
             Err(ApiError::invalid("the model list must not be empty"))
         }
         Ok(Batch(docs)) => Ok(docs),
-        Err(e) if e.to_string().starts_with(TOO_MANY) => Err(ApiError::bad_request(
-            "LimitExceeded",
+        Err(e) if e.to_string().starts_with(TOO_MANY) => Err(ApiError::new(
+            Code::LimitExceeded,
             format!(
                 "at most {} models may be uploaded in one call",
                 limits::MAX_MODELS_PER_BATCH
@@ -173,8 +173,8 @@ fn dependencies_for(req: &Req) -> Result<Option<Vec<String>>, ApiError> {
         .map(str::to_string)
         .collect();
     if ids.len() > MAX_DEPENDENCIES_FOR {
-        return Err(ApiError::bad_request(
-            "LimitExceeded",
+        return Err(ApiError::new(
+            Code::LimitExceeded,
             format!("dependenciesFor may name at most {MAX_DEPENDENCIES_FOR} models"),
         ));
     }
@@ -218,7 +218,7 @@ pub async fn update(mut req: Req, id: String) -> Result<Response, ApiError> {
 }
 
 fn check_decommission_patch(patch: &Value) -> Result<(), ApiError> {
-    let invalid = |m: &str| ApiError::bad_request("JsonPatchInvalid", m.to_string());
+    let invalid = |m: &str| ApiError::new(Code::JsonPatchInvalid, m.to_string());
     let ops = patch
         .as_array()
         .ok_or_else(|| invalid("the body must be a JSON Patch array"))?;
@@ -256,13 +256,13 @@ mod tests {
     #[test]
     fn batch_limits() {
         assert!(parse_batch(b"[{}]").is_ok());
-        assert_eq!(parse_batch(b"[]").unwrap_err().code, "InvalidArgument");
-        assert_eq!(parse_batch(b"{}").unwrap_err().code, "InvalidArgument");
-        assert_eq!(parse_batch(b"[1,").unwrap_err().code, "InvalidArgument");
+        assert_eq!(parse_batch(b"[]").unwrap_err().code, Code::InvalidArgument);
+        assert_eq!(parse_batch(b"{}").unwrap_err().code, Code::InvalidArgument);
+        assert_eq!(parse_batch(b"[1,").unwrap_err().code, Code::InvalidArgument);
         let big = format!("[{}1]", "1,".repeat(1_000_000));
         assert_eq!(
             parse_batch(big.as_bytes()).unwrap_err().code,
-            "LimitExceeded"
+            Code::LimitExceeded
         );
     }
 
@@ -279,7 +279,7 @@ mod tests {
         ] {
             assert_eq!(
                 check_decommission_patch(&bad).unwrap_err().code,
-                "JsonPatchInvalid"
+                Code::JsonPatchInvalid
             );
         }
     }

@@ -11,7 +11,7 @@ use twingraph_query::{Page, QueryOptions};
 
 use super::{json_text_response, Req, SMALL_BODY};
 use crate::app::App;
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 use crate::query_sessions::ResumeError;
 use crate::wire::QuerySpecification;
 
@@ -34,15 +34,15 @@ pub async fn query(mut req: Req) -> Result<Response, ApiError> {
     let token = spec.continuation_token.filter(|t| !t.is_empty());
     let text = spec.query.filter(|q| !q.trim().is_empty());
     if token.is_none() && text.is_none() {
-        return Err(ApiError::bad_request(
-            "BadRequest",
+        return Err(ApiError::new(
+            Code::BadRequest,
             "the body must carry a query or a continuationToken",
         ));
     }
     if let Some(q) = &text {
         if q.chars().count() > MAX_QUERY_CHARS {
-            return Err(ApiError::bad_request(
-                "SqlQueryError",
+            return Err(ApiError::new(
+                Code::SqlQueryError,
                 format!("the query is longer than {MAX_QUERY_CHARS} characters"),
             ));
         }
@@ -57,8 +57,8 @@ pub async fn query(mut req: Req) -> Result<Response, ApiError> {
             Ok(page) => page,
             Err(ResumeError::Query(e)) => return Err(e.into()),
             Err(ResumeError::Expired) => {
-                return Err(ApiError::bad_request(
-                    "BadRequest",
+                return Err(ApiError::new(
+                    Code::BadRequest,
                     "the continuation token has expired (a paged query keeps its snapshot \
                      for a limited time between pages); run the query again",
                 ))

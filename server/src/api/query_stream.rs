@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use twingraph_query::{JsonRow, QueryOptions};
 
 use super::{Req, SMALL_BODY};
-use crate::error::ApiError;
+use crate::error::{ApiError, Code};
 
 /// Rows per page read from the snapshot (and per chunk sent).
 const PAGE: usize = 1000;
@@ -63,8 +63,8 @@ pub async fn stream(mut req: Req) -> Result<Response, ApiError> {
         .filter(|q| !q.trim().is_empty())
         .map(str::to_string)
     else {
-        return Err(ApiError::bad_request(
-            "BadRequest",
+        return Err(ApiError::new(
+            Code::BadRequest,
             "the body must be {\"query\": text}",
         ));
     };
@@ -105,8 +105,7 @@ pub async fn stream(mut req: Req) -> Result<Response, ApiError> {
                 Ok(page) => page,
                 Err(e) => {
                     let err = ApiError::from(e);
-                    let line =
-                        serde_json::json!({"error": {"code": err.code, "message": err.message}});
+                    let line = serde_json::json!({"error": {"code": err.code.name(), "message": err.message}});
                     let _ = tx.blocking_send(Bytes::from(format!("{line}\n")));
                     return;
                 }
