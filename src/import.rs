@@ -32,9 +32,6 @@ pub struct Args {
     /// Where to write refused lines as NDJSON (default: FILE.errors.ndjson).
     #[arg(long)]
     report: Option<PathBuf>,
-    /// Crash tests: pause this many milliseconds in the middle of a bulk load's ingestion.
-    #[arg(long, hide = true)]
-    ingest_pause_ms: Option<u64>,
     /// The bulk file (ADT import format: Header, Models, Twins, Relationships sections).
     file: PathBuf,
 }
@@ -67,7 +64,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let start = Instant::now();
     let mut options = ImportOptions {
         continue_on_error: args.continue_on_error,
-        ingest_pause: args.ingest_pause_ms.map(Duration::from_millis),
         size_hint: Some(size),
         ..ImportOptions::default()
     };

@@ -104,9 +104,6 @@ pub struct Args {
     /// `normal` competes with request handling.
     #[arg(long, default_value = "idle")]
     delivery_priority: DeliveryPriority,
-    /// Milliseconds between retention passes (tests shorten it).
-    #[arg(long, default_value_t = 10_000, hide = true)]
-    events_retention_interval_ms: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -153,7 +150,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ttl: Duration::from_secs(args.event_ttl),
         retention_age: Duration::from_secs(args.events_retention_age),
         retention_changes: args.events_retention_changes,
-        retention_interval: Duration::from_millis(args.events_retention_interval_ms.max(10)),
+        retention_interval: twingraph_engine::failpoint::armed("events-retention-interval")
+            .unwrap_or(Duration::from_secs(10))
+            .max(Duration::from_millis(10)),
         max_routes: args.max_event_routes,
         dead_letter_cap: args.event_dead_letter_cap.max(1),
         priority: args.delivery_priority,

@@ -13,6 +13,7 @@ mod delivery;
 mod doc_cache;
 pub mod dtdl;
 mod error;
+pub mod failpoint;
 pub mod fields;
 mod graph;
 mod id_cache;

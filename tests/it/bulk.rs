@@ -250,6 +250,7 @@ fn consistent_store(data: &Path) -> twingraph_engine::IntegrityReport {
 /// part of them in the store and the load's marker set: the next open rolls the load back,
 /// leaving an empty, consistent store, and importing the file again then succeeds.
 #[test]
+#[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
 fn a_bulk_load_killed_mid_ingestion_is_rolled_back_at_the_next_open() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
@@ -260,7 +261,8 @@ fn a_bulk_load_killed_mid_ingestion_is_rolled_back_at_the_next_open() {
     let data = dir.path().join("data");
     let mut child = Command::new(env!("CARGO_BIN_EXE_twingraph"))
         .args(["import", "--data-dir", data.to_str().unwrap()])
-        .args(["--ingest-pause-ms", "600000", gen.to_str().unwrap()])
+        .arg(&gen)
+        .env("TWINGRAPH_FAILPOINTS", "bulk-load-mid-ingestion=600000")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

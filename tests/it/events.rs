@@ -15,10 +15,21 @@ use crate::harness::*;
 
 /// Starts a server with the endpoints file made from `template` for `receiver`.
 fn start(dir: &Path, receiver: &Receiver, template: &str, extra: &[&str]) -> Server {
+    start_armed(dir, receiver, template, extra, "")
+}
+
+/// `start` with failpoints armed (engine/src/failpoint.rs).
+fn start_armed(
+    dir: &Path,
+    receiver: &Receiver,
+    template: &str,
+    extra: &[&str],
+    failpoints: &str,
+) -> Server {
     let endpoints = from_template(dir, template, &[("receiver", &receiver.base)]);
     let mut args = vec!["--endpoints", endpoints.to_str().unwrap()];
     args.extend_from_slice(extra);
-    Server::start_in(&dir.join("data"), &args)
+    Server::start_armed(&dir.join("data"), &args, failpoints)
 }
 
 fn route(server: &Server, id: &str, endpoint: &str, filter: &str) {
@@ -459,20 +470,17 @@ fn the_route_limit_is_configurable() {
 /// Retention by size keeps what a route still needs; retention by age removes it anyway
 /// and the route counts it as dropped.
 #[test]
+#[cfg_attr(not(feature = "failpoints"), ignore = "needs --features failpoints")]
 fn retention_keeps_what_routes_need_and_counts_what_it_drops() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start();
     receiver.fail_next(4);
-    let s = start(
+    let s = start_armed(
         dir.path(),
         &receiver,
         "endpoints.toml",
-        &[
-            "--events-retention-changes",
-            "5",
-            "--events-retention-interval-ms",
-            "20",
-        ],
+        &["--events-retention-changes", "5"],
+        "events-retention-interval=20",
     );
     s.upload_models();
     route(&s, "r", "structured", "true");
@@ -489,16 +497,12 @@ fn retention_keeps_what_routes_need_and_counts_what_it_drops() {
 
     let dir = tempfile::tempdir().unwrap();
     receiver.fail_always(true);
-    let s = start(
+    let s = start_armed(
         dir.path(),
         &receiver,
         "endpoints.toml",
-        &[
-            "--events-retention-age",
-            "1",
-            "--events-retention-interval-ms",
-            "20",
-        ],
+        &["--events-retention-age", "1"],
+        "events-retention-interval=20",
     );
     s.upload_models();
     route(&s, "r", "structured", "true");

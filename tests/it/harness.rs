@@ -116,6 +116,11 @@ impl Server {
 
     /// Starts on `data` (kept after the server stops, for restart tests).
     pub fn start_in(data: &Path, args: &[&str]) -> Server {
+        Server::start_armed(data, args, "")
+    }
+
+    /// Starts on `data` with `failpoints` armed (`TWINGRAPH_FAILPOINTS`, engine/src/failpoint.rs).
+    pub fn start_armed(data: &Path, args: &[&str], failpoints: &str) -> Server {
         let stderr = data.with_extension("stderr.log");
         std::fs::create_dir_all(data.parent().unwrap()).unwrap();
         let log = std::fs::File::create(&stderr).unwrap();
@@ -125,6 +130,7 @@ impl Server {
             .arg(data)
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            .env("TWINGRAPH_FAILPOINTS", failpoints)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))

@@ -44,7 +44,8 @@ pub struct ImportOptions {
     /// Write: keep going after a refused line (it is reported and skipped). Without it the
     /// import stops at the first refused line, keeping the lines before it.
     pub continue_on_error: bool,
-    /// Lines per chunk (and per `WriteBatch`).
+    /// Lines per chunk: per `WriteBatch` when importing into a store with twins, per worker
+    /// hand-off (at most 4096) in a bulk load.
     pub chunk_lines: usize,
     /// Threads preparing chunks.
     pub workers: usize,
@@ -54,12 +55,10 @@ pub struct ImportOptions {
     pub resume_after_line: u64,
     /// Errors kept in the report; more are only counted.
     pub max_errors: usize,
-    /// `bulk_load` only: divides the memory budget of its sorted runs (more, smaller files).
-    pub run_divisor: usize,
-    /// `bulk_load` only, for crash tests: once the first column family's files are ingested
-    /// (the store half loaded, its marker set), print `bulk load: paused mid-ingestion` on
-    /// stderr and wait this long, so that a test can kill the process there.
-    pub ingest_pause: Option<std::time::Duration>,
+    /// `bulk_load` in tests only: divides the memory budget of its sorted runs (more,
+    /// smaller files).
+    #[cfg(test)]
+    pub(crate) run_divisor: usize,
     /// `bulk_load` only: the input's size in bytes, when known, to size its tables of ids
     /// once instead of growing them (rehashing a million ids several times over).
     pub size_hint: Option<u64>,
@@ -70,13 +69,13 @@ impl Default for ImportOptions {
         ImportOptions {
             mode: Mode::Write,
             continue_on_error: false,
-            chunk_lines: 4096,
+            chunk_lines: super::load::CHUNK_LINES,
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             job: None,
             resume_after_line: 0,
             max_errors: 1000,
+            #[cfg(test)]
             run_divisor: 1,
-            ingest_pause: None,
             size_hint: None,
         }
     }

@@ -50,9 +50,9 @@ use crate::{clock, limits, model, relationship};
 /// `meta` key present while a bulk load's files are being ingested.
 pub(super) const BULK_LOAD: &[u8] = b"bulk\0load";
 
-/// Lines per chunk handed to a worker, and its text's size at most (a block's offsets are
-/// 32-bit; lines may be up to 4 MiB each).
-const CHUNK_LINES: usize = 4096;
+/// Lines per chunk handed to a worker (at most; `ImportOptions::chunk_lines` by default),
+/// and its text's size at most (a block's offsets are 32-bit; lines may be up to 4 MiB each).
+pub(super) const CHUNK_LINES: usize = 4096;
 const CHUNK_BYTES: usize = 16 << 20;
 
 impl Engine {
@@ -105,7 +105,7 @@ impl Engine {
             return Ok(report);
         }
         let dir = self.db.path().join("bulk-load");
-        let (mut runs, sink) = Runs::new(&dir, options.run_divisor)?;
+        let (mut runs, sink) = Runs::new(&dir, run_divisor(options))?;
         let mut commit = self.begin();
         let start = Numbers {
             twin: commit.next_twin,
@@ -126,7 +126,7 @@ impl Engine {
             runs: &mut runs,
             counts: (0, 0),
         };
-        let chunk_lines = (CHUNK_LINES / options.run_divisor.max(1)).max(8);
+        let chunk_lines = (options.chunk_lines.min(CHUNK_LINES) / run_divisor(options)).max(8);
         let loaded = std::thread::scope(|scope| {
             // Two writers: runs of different column families are written side by side.
             let second = sink.clone();
@@ -193,7 +193,7 @@ impl Engine {
             json!({"startSeq": start.seq}).to_string(),
             &synced,
         )?;
-        if let Err(e) = runs.ingest(&self, options.ingest_pause) {
+        if let Err(e) = runs.ingest(&self) {
             runs.discard();
             self.undo_bulk_load(start.seq)?;
             return Err(e);
@@ -342,6 +342,18 @@ struct Chunk {
     time: String,
     /// Bytes of the file read once it was cut.
     bytes: u64,
+}
+
+/// What the sorted runs' memory budget is divided by: tests divide it to get many small
+/// files (overlapping where unsorted) from small inputs.
+#[cfg(test)]
+fn run_divisor(options: &ImportOptions) -> usize {
+    options.run_divisor.max(1)
+}
+
+#[cfg(not(test))]
+fn run_divisor(_: &ImportOptions) -> usize {
+    1
 }
 
 impl Chunk {

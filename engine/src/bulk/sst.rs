@@ -326,8 +326,8 @@ impl Runs {
     }
 
     /// Ingests every file written (all of them: `finish` first, and the writer joined).
-    /// `pause`: see `ImportOptions::ingest_pause`.
-    pub fn ingest(&self, engine: &Engine, mut pause: Option<std::time::Duration>) -> Result<()> {
+    pub fn ingest(&self, engine: &Engine) -> Result<()> {
+        let mut first = true;
         let mut options = IngestExternalFileOptions::default();
         options.set_move_files(true);
         for (cf, files) in self.files.iter().enumerate() {
@@ -339,9 +339,11 @@ impl Runs {
                 &options,
                 files.clone(),
             )?;
-            if let Some(pause) = pause.take() {
-                eprintln!("bulk load: paused mid-ingestion");
-                std::thread::sleep(pause);
+            if std::mem::take(&mut first) {
+                crate::failpoint::pause(
+                    "bulk-load-mid-ingestion",
+                    "bulk load: paused mid-ingestion",
+                );
             }
         }
         Ok(())
