@@ -223,6 +223,30 @@ mod tests {
         assert!(c.dependents("dtmi:ex:Derived;1").is_empty());
     }
 
+    /// Extension co-types do not change what an element is to a twin: a Historized or
+    /// annotating Property is a property, an Override of a unit an Enum of unit names.
+    #[test]
+    fn extension_cotypes_keep_properties() {
+        let sensor = json!({"@context": ["dtmi:dtdl:context;3", "dtmi:dtdl:extension:quantitativeTypes;1",
+                                         "dtmi:dtdl:extension:historization;1", "dtmi:dtdl:extension:annotation;1",
+                                         "dtmi:dtdl:extension:overriding;1"],
+            "@id": "dtmi:ex:Sensor;1", "@type": "Interface",
+            "contents": [
+                {"@type": ["Property", "Temperature", "Historized"], "name": "temp", "schema": "double", "unit": "kelvin"},
+                {"@type": ["Property", "ValueAnnotation"], "name": "note", "annotates": "temp", "schema": "string"},
+                {"@type": ["Property", "ValueAnnotation", "Override"], "name": "tempUnit", "annotates": "temp",
+                 "overrides": "unit", "schema": "TemperatureUnit", "writable": true},
+                {"@type": ["Telemetry", "Historized"], "name": "t", "schema": "integer"}]});
+        let c = Catalog::build(&[sensor]).unwrap();
+        let m = c.get("dtmi:ex:Sensor;1").unwrap();
+        assert_eq!(m.properties.get("temp"), Some(&Schema::Double));
+        assert_eq!(m.properties.get("note"), Some(&Schema::String));
+        assert_eq!(m.telemetries.get("t"), Some(&Schema::Integer));
+        let unit = &m.properties["tempUnit"];
+        assert!(unit.check(&json!("degreeCelsius")).is_ok());
+        assert!(unit.check(&json!("metre")).is_err());
+    }
+
     #[test]
     fn rejects_what_does_not_resolve() {
         let lone = json!({"@context": "dtmi:dtdl:context;3", "@id": "dtmi:ex:A;1", "@type": "Interface", "extends": "dtmi:ex:Missing;1"});

@@ -12,12 +12,21 @@ use super::dtmi::Dtmi;
 const DTDL_CONTEXT: &str = "dtmi:dtdl:context";
 const MAX_CONTEXT_LEN: usize = 2048;
 
-/// Extensions twingraph understands, by full specifier. Anything else is "undefined":
-/// accepted only when undefined extensions are allowed, and then it makes unknown terms tenable.
-const KNOWN_EXTENSIONS: &[(&str, u8)] = &[
-    ("dtmi:dtdl:extension:quantitativeTypes;1", 3),
-    ("dtmi:dtdl:extension:historization;1", 3),
-    ("dtmi:iotcentral:context;2", 2),
+/// Extensions twingraph understands, by full specifier, with the DTDL versions in which the
+/// context resolves. Anything else is "undefined": accepted only when undefined extensions are
+/// allowed, and then it makes unknown terms tenable. The feature extensions resolve in v2 as
+/// well, as they do for the official parser: their types then fail on `invalidCotypeVersion`.
+const KNOWN_EXTENSIONS: &[(&str, &[u8])] = &[
+    ("dtmi:dtdl:extension:quantitativeTypes;1", &[3]),
+    ("dtmi:dtdl:extension:historization;1", &[2, 3]),
+    ("dtmi:dtdl:extension:historization;2", &[2, 3]),
+    ("dtmi:dtdl:extension:annotation;1", &[2, 3]),
+    ("dtmi:dtdl:extension:annotation;2", &[2, 3]),
+    ("dtmi:dtdl:extension:overriding;1", &[2, 3]),
+    ("dtmi:dtdl:extension:overriding;2", &[2, 3]),
+    ("dtmi:dtdl:extension:mqtt;1", &[2, 3]),
+    ("dtmi:dtdl:extension:mqtt;2", &[2, 3]),
+    ("dtmi:iotcentral:context;2", &[2]),
 ];
 
 /// The active context of one element.
@@ -39,10 +48,6 @@ impl Ctx {
     /// Semantic types and `unit` are defined: natively in v2, through QuantitativeTypes in v3.
     pub fn quantitative(&self) -> bool {
         self.version == 2 || self.has("dtmi:dtdl:extension:quantitativeTypes;1")
-    }
-
-    pub fn historization(&self) -> bool {
-        self.version == 3 && self.has("dtmi:dtdl:extension:historization;1")
     }
 
     pub fn iotcentral(&self) -> bool {
@@ -201,8 +206,8 @@ pub(crate) fn combine(
         ));
     }
     // Known extensions must match the language version they were defined for.
-    for (spec, v) in KNOWN_EXTENSIONS {
-        if extensions.values().any(|s| s == spec) && *v != version {
+    for (spec, versions) in KNOWN_EXTENSIONS {
+        if extensions.values().any(|s| s == spec) && !versions.contains(&version) {
             undefined_specs.push((*spec).to_string());
         }
     }
@@ -312,6 +317,41 @@ mod tests {
                 .undefined
         );
         assert!(top(json!(["dtmi:dtdl:context;2", "dtmi:x:y;1"]), Some(false)).is_err());
+    }
+
+    #[test]
+    fn feature_extensions_resolve_in_v2_and_v3() {
+        for spec in [
+            "dtmi:dtdl:extension:annotation;1",
+            "dtmi:dtdl:extension:annotation;2",
+            "dtmi:dtdl:extension:historization;2",
+            "dtmi:dtdl:extension:overriding;1",
+            "dtmi:dtdl:extension:mqtt;2",
+        ] {
+            for v in [2, 3] {
+                let c = top(json!([format!("dtmi:dtdl:context;{v}"), spec]), Some(false))
+                    .unwrap_or_else(|e| panic!("{spec} in v{v}: {e:?}"));
+                assert!(c.has(spec) && !c.undefined, "{spec} in v{v}");
+            }
+        }
+        assert_eq!(
+            rules(top(
+                json!(["dtmi:dtdl:context;3", "dtmi:dtdl:extension:mqtt;3"]),
+                None
+            )),
+            ["unresolvableContextSpecifier"]
+        );
+        assert!(
+            top(
+                json!([
+                    "dtmi:dtdl:context;2",
+                    "dtmi:dtdl:extension:quantitativeTypes;1"
+                ]),
+                None
+            )
+            .unwrap()
+            .undefined
+        );
     }
 
     #[test]

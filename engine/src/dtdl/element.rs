@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 
 use super::context::Ctx;
+use super::extension::AdjunctType;
 use super::metamodel::Class;
 use super::DtdlError;
 
@@ -22,6 +23,8 @@ pub(crate) enum Item {
     Reference(String),
     /// A primitive or geospatial schema term (`double`, `point`).
     Schema(&'static str),
+    /// A QuantitativeTypes v1 unit type used as a schema: an Enum of its units (`TemperatureUnit`).
+    UnitSchema(&'static str),
     /// A term from a closed set: a unit, a `commandType`, an Enum `valueSchema`.
     Term(String),
 }
@@ -34,6 +37,8 @@ pub(crate) struct Element {
     pub class: Class,
     /// Semantic-type co-types (v2 native, v3 QuantitativeTypes).
     pub semantic: Vec<String>,
+    /// Adjunct co-types of the feature extensions that apply to this element's class and version.
+    pub adjuncts: Vec<&'static AdjunctType>,
     /// Has a co-type the validator accepts without knowing it (undefined term, or any
     /// unknown term while an undefined extension is active): unknown properties are then allowed.
     pub informal: bool,

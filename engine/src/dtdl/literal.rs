@@ -13,6 +13,8 @@ pub(crate) enum Datatype {
     String,
     Integer,
     Boolean,
+    /// An ISO 8601 duration string (the Mqtt extension's `ttl`).
+    Duration,
     /// `enumValue`: a string or an integer (or, as JSON-LD allows, a boolean).
     Literal,
 }
@@ -23,13 +25,14 @@ impl Datatype {
             Datatype::String => "string",
             Datatype::Integer => "integer",
             Datatype::Boolean => "boolean",
+            Datatype::Duration => "duration",
             Datatype::Literal => "literal",
         }
     }
 
     fn accepts(self, v: &Value) -> bool {
         match self {
-            Datatype::String => v.is_string(),
+            Datatype::String | Datatype::Duration => v.is_string(),
             Datatype::Integer => v.as_i64().is_some_and(|i| i32::try_from(i).is_ok()),
             Datatype::Boolean => v.is_boolean(),
             Datatype::Literal => {
@@ -62,6 +65,12 @@ fn rule(dt: Datatype, suffix: &str) -> &'static str {
         (Datatype::Boolean, "NoValue") => "booleanObjectNoValue",
         (Datatype::Boolean, "Multiple") => "booleanMultipleValues",
         (Datatype::Boolean, _) => "booleanCountBelowMin",
+        (Datatype::Duration, "Not") => "durationNotString",
+        (Datatype::Duration, "ValueNot") => "durationValueNotString",
+        (Datatype::Duration, "TypeNot") => "durationTypeNotDuration",
+        (Datatype::Duration, "NoValue") => "durationObjectNoValue",
+        (Datatype::Duration, "Multiple") => "durationMultipleValues",
+        (Datatype::Duration, _) => "durationCountBelowMin",
         (Datatype::Literal, "NoValue") => "literalObjectNoValue",
         (Datatype::Literal, "Multiple") => "literalMultipleValues",
         (Datatype::Literal, "Count") => "literalCountBelowMin",
@@ -78,6 +87,7 @@ fn xsd(t: &str) -> Option<Datatype> {
         "string" => Some(Datatype::String),
         "integer" | "int" => Some(Datatype::Integer),
         "boolean" => Some(Datatype::Boolean),
+        "duration" => Some(Datatype::Duration),
         _ => None,
     }
 }
@@ -184,6 +194,18 @@ pub(crate) fn literals(
                 format!("value is not a JSON {}", dt.prefix()),
             )),
         }
+    }
+    if dt == Datatype::Duration {
+        out.retain(|v| {
+            let ok = v.as_str().is_some_and(super::schema::is_duration);
+            if !ok {
+                issues.push((
+                    "durationInvalid",
+                    format!("{v} is not an ISO 8601 duration"),
+                ));
+            }
+            ok
+        });
     }
     if singular && out.len() > 1 {
         issues.push((

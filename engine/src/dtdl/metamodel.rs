@@ -2,6 +2,8 @@
 //! kind of value each property takes, its cardinality, and the terms the DTDL context defines.
 //! The parser is generic over these tables; class-specific rules live in `rules.rs`.
 
+use super::extension::SuppProp;
+
 /// A concrete (material) DTDL element class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Class {
@@ -118,6 +120,8 @@ pub(crate) enum Kind {
     ValueSchema,
     /// `unit` of a semantic type.
     Unit,
+    /// A property an extension's adjunct type adds.
+    Supplemental(&'static SuppProp),
     /// Child elements (inline or by reference) of the given classes; `schemas` says whether
     /// primitive/geospatial schema terms are also accepted.
     Elements {
@@ -442,6 +446,11 @@ const PROPERTY_TERMS: &[&str] = &[
     "valueSchema",
     "writable",
 ];
+
+/// Whether `term` names a property of the DTDL core context.
+pub(crate) fn is_property_term(term: &str) -> bool {
+    PROPERTY_TERMS.contains(&term)
+}
 
 /// Whether `term` is defined by the DTDL core context of `version` (not counting extensions).
 pub(crate) fn is_core_term(term: &str, version: u8) -> bool {

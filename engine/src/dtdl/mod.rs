@@ -9,6 +9,7 @@ mod catalog;
 mod context;
 mod dtmi;
 mod element;
+mod extension;
 mod literal;
 mod metamodel;
 mod parse;
@@ -16,6 +17,7 @@ mod property;
 mod resolve;
 mod rules;
 mod schema;
+mod sibling;
 mod units;
 mod validate;
 

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::context::{self, Ctx};
 use super::dtmi::{self, Dtmi};
 use super::element::{auto_id, Element, Model};
+use super::extension::{self, AdjunctType};
 use super::metamodel::{self, implied_class, is_core_term, Class};
 use super::{rules, units, Options};
 
@@ -40,6 +41,7 @@ pub(crate) fn classify(s: &str, ctx: &Ctx) -> Term {
         Term::NotDtmiNorTerm
     } else if is_core_term(s, ctx.version)
         || (ctx.quantitative() && units::is_vocabulary_term(ctx.version, s))
+        || extension::is_term(s, ctx)
     {
         Term::Irrelevant
     } else {
@@ -84,6 +86,21 @@ fn peek_name(obj: &Map<String, Value>, version: u8) -> Option<String> {
     obj.get("name")
         .or_else(|| obj.get(&format!("dtmi:dtdl:property:name;{version}")))
         .and_then(text)
+}
+
+/// What an element's co-types mean for the properties it may have.
+pub(crate) struct Cotypes<'a> {
+    /// A semantic type applies, which adds `unit`.
+    pub semantic: bool,
+    /// Adjunct types that apply, with the properties they add.
+    pub adjuncts: &'a [&'static AdjunctType],
+    /// Adjunct types listed but ruled out for this element: their properties are not allowed,
+    /// and saying so once (`noTypeThatAllows`) is enough.
+    pub rejected: &'a [&'static AdjunctType],
+    /// A co-type was refused as a term (undefined, irrelevant): an unknown property may be its.
+    pub rejected_cotype: bool,
+    /// The element has no `@type`; its class was inferred from the property holding it.
+    pub untyped: bool,
 }
 
 pub(crate) struct Parser {
@@ -253,6 +270,7 @@ impl Parser {
         let mut semantic = Vec::new();
         let mut informal = false;
         let mut foreign_material = false;
+        let mut listed_adjuncts: Vec<&'static AdjunctType> = Vec::new();
         let mut type_errors: Vec<(&'static str, String)> = Vec::new();
         for t in &types {
             let class = Class::from_term(t, v).or_else(|| {
@@ -275,7 +293,10 @@ impl Parser {
                 foreign_material = true;
                 continue;
             }
-            if *t == "Historized" && ctx.historization() {
+            if let Some(a) = extension::adjunct_type(t, &ctx) {
+                if !listed_adjuncts.contains(&a) {
+                    listed_adjuncts.push(a);
+                }
                 continue;
             }
             match classify(t, &ctx) {
@@ -404,6 +425,7 @@ impl Parser {
             id: id.clone(),
             class,
             semantic: Vec::new(),
+            adjuncts: Vec::new(),
             informal,
             ctx: ctx.clone(),
             doc,
@@ -440,28 +462,17 @@ impl Parser {
                 );
             }
         }
-        if types.contains(&"Historized")
-            && ctx.historization()
-            && !matches!(class, Class::Property | Class::Telemetry)
-        {
-            self.model.error_at(
-                idx,
-                "invalidCotype",
-                None,
-                "Historized applies only to Property and Telemetry".into(),
-            );
-        }
+        let (adjuncts, rejected) = extension::apply(&mut self.model, idx, class, &listed_adjuncts);
         self.model.elements[idx].semantic = semantic.clone();
-        self.properties(
-            idx,
-            obj,
-            class,
-            &ctx,
-            !semantic.is_empty(),
+        self.model.elements[idx].adjuncts = adjuncts.clone();
+        let cotypes = Cotypes {
+            semantic: !semantic.is_empty(),
+            adjuncts: &adjuncts,
+            rejected: &rejected,
             rejected_cotype,
-            types.is_empty(),
-            slot.parent.is_none(),
-        );
+            untyped: types.is_empty(),
+        };
+        self.properties(idx, obj, class, &ctx, &cotypes, slot.parent.is_none());
         rules::local(&mut self.model, idx);
         Some(idx)
     }

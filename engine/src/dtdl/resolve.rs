@@ -39,6 +39,16 @@ fn schema_at(model: &Model, item: &Item, depth: usize) -> Option<Schema> {
     }
     let idx = match item {
         Item::Schema(t) => return Some(primitive(t)),
+        Item::UnitSchema(t) => {
+            // The Enum's values are the unit names themselves.
+            let values = super::units::units_of(3, t)
+                .map(|u| (u.to_string(), Value::String(u.to_string())))
+                .collect();
+            return Some(Schema::Enum {
+                value_schema: Box::new(Schema::String),
+                values,
+            });
+        }
         Item::Element(e) => *e,
         Item::Reference(r) => model.lookup(r)?,
         _ => return None,

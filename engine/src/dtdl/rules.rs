@@ -198,10 +198,7 @@ pub(crate) fn terms(
                 let unit = if ctx.quantitative() && units::is_unit(v, s) {
                     Some(s.to_string())
                 } else {
-                    s.strip_prefix("dtmi:standard:unit:")
-                        .and_then(|r| r.strip_suffix(&format!(";{v}")))
-                        .filter(|u| units::is_unit(v, u))
-                        .map(str::to_string)
+                    units::unit_from_iri(v, s).map(str::to_string)
                 };
                 if let Some(u) = &unit {
                     unit_family(v, u, semantic, issues);

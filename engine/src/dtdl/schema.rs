@@ -184,7 +184,7 @@ fn is_time(s: &str) -> bool {
 }
 
 /// ISO 8601 duration: `P[nY][nM][nW][nD][T[nH][nM][n[.n]S]]`, at least one component.
-fn is_duration(s: &str) -> bool {
+pub(crate) fn is_duration(s: &str) -> bool {
     let Some(rest) = s.strip_prefix('P') else {
         return false;
     };

@@ -194,8 +194,14 @@ const UNITS_V3: &[(&str, &str)] = &[
     ("VolumeFlowRateUnit", "cubicFootPerMinute cubicMetrePerHour cubicMetrePerMinute cubicMetrePerSecond gallonPerHour gallonPerMinute litrePerHour litrePerMinute litrePerSecond millilitrePerHour millilitrePerMinute millilitrePerSecond"),
 ];
 
-/// Unit prefixes: terms of the v2 context (and of QuantitativeTypes), not usable as units.
-const PREFIXES: &str = "atto centi deci deka exa exbi femto gibi giga hecto kibi kilo mebi mega micro milli nano pebi peta pico tebi tera yobi yocto yotta zebi zepto zetta";
+/// Unit prefixes: terms of the v2 context, not usable as units.
+const PREFIXES_V2: &str = "atto centi deci deka exa exbi femto gibi giga hecto kibi kilo mebi mega micro milli nano pebi peta pico tebi tera yobi yocto yotta zebi zepto zetta";
+/// Unit prefixes of QuantitativeTypes v1 (which spells `deca`).
+const PREFIXES_V3: &str = "atto centi deca deci exa exbi femto gibi giga hecto kibi kilo mebi mega micro milli nano pebi peta pico tebi tera yobi yocto yotta zebi zepto zetta";
+
+/// QuantitativeTypes v1 prefix for the IRIs of its unit types (Enums) and units (EnumValues).
+const QT_ENUM: &str = "dtmi:dtdl:extension:quantitativeTypes:v1:enum:";
+const QT_UNIT: &str = "dtmi:dtdl:extension:quantitativeTypes:v1:unit:";
 
 fn tables(version: u8) -> (Table, Table) {
     if version == 2 {
@@ -239,14 +245,19 @@ pub fn is_unit_type(version: u8, name: &str) -> bool {
 /// unit, prefix, or the vocabulary's own class and property names).
 pub fn is_vocabulary_term(version: u8, name: &str) -> bool {
     let (sem, units) = tables(version);
+    let prefixes = if version == 2 {
+        PREFIXES_V2
+    } else {
+        PREFIXES_V3
+    };
     sem.iter().any(|(s, _)| *s == name)
         || units.iter().any(|(t, _)| *t == name)
         || is_unit(version, name)
-        || PREFIXES.split(' ').any(|p| p == name)
+        || prefixes.split(' ').any(|p| p == name)
+        || is_property_term(name)
         || matches!(
             name,
-            "unit"
-                | "SemanticType"
+            "SemanticType"
                 | "SemanticUnit"
                 | "Unit"
                 | "UnitAttribute"
@@ -256,13 +267,51 @@ pub fn is_vocabulary_term(version: u8, name: &str) -> bool {
                 | "DecimalUnit"
                 | "BinaryUnit"
                 | "RatioUnit"
-                | "baseUnit"
-                | "topUnit"
-                | "bottomUnit"
-                | "prefix"
                 | "exponent"
                 | "symbol"
         )
+        || (version >= 3 && matches!(name, "SymbolicUnit" | "UnitPrefix" | "EnergyRateUnit"))
+}
+
+/// Whether `name` is a property the semantic-type vocabulary defines.
+pub fn is_property_term(name: &str) -> bool {
+    matches!(
+        name,
+        "unit" | "baseUnit" | "topUnit" | "bottomUnit" | "prefix"
+    )
+}
+
+/// The unit type a QuantitativeTypes v1 schema value names (term or Enum IRI), e.g.
+/// `TemperatureUnit`: in v3 unit types are Enums whose values are the units.
+pub fn unit_type_schema(s: &str) -> Option<&'static str> {
+    let name = s.strip_prefix(QT_ENUM).unwrap_or(s);
+    // The context defines EnergyRateUnit as another name of the PowerUnit Enum.
+    let name = if name == "EnergyRateUnit" {
+        "PowerUnit"
+    } else {
+        name
+    };
+    UNITS_V3.iter().find(|(t, _)| *t == name).map(|(t, _)| *t)
+}
+
+/// The units of a unit type, in table order.
+pub fn units_of(version: u8, unit_type: &str) -> impl Iterator<Item = &'static str> + '_ {
+    tables(version)
+        .1
+        .iter()
+        .filter(move |(t, _)| *t == unit_type)
+        .flat_map(|(_, units)| units.split(' '))
+}
+
+/// The unit a unit IRI names: `dtmi:standard:unit:<u>;2` in v2, the QuantitativeTypes v1
+/// `…:unit:<u>` in v3.
+pub fn unit_from_iri(version: u8, s: &str) -> Option<&str> {
+    let name = if version == 2 {
+        s.strip_prefix("dtmi:standard:unit:")?.strip_suffix(";2")?
+    } else {
+        s.strip_prefix(QT_UNIT)?
+    };
+    is_unit(version, name).then_some(name)
 }
 
 #[cfg(test)]
@@ -281,5 +330,31 @@ mod tests {
         assert!(!unit_in_type(3, "TemperatureUnit", "metre"));
         assert!(is_vocabulary_term(2, "kilo"));
         assert!(!is_vocabulary_term(2, "Foobar"));
+        assert!(is_vocabulary_term(2, "deka") && !is_vocabulary_term(3, "deka"));
+        assert!(is_vocabulary_term(3, "deca") && is_vocabulary_term(3, "EnergyRateUnit"));
+    }
+
+    #[test]
+    fn unit_types_are_enums_in_v3() {
+        assert_eq!(unit_type_schema("TemperatureUnit"), Some("TemperatureUnit"));
+        assert_eq!(
+            unit_type_schema("dtmi:dtdl:extension:quantitativeTypes:v1:enum:Unitless"),
+            Some("Unitless")
+        );
+        assert_eq!(unit_type_schema("EnergyRateUnit"), Some("PowerUnit"));
+        assert_eq!(unit_type_schema("Temperature"), None);
+        assert_eq!(
+            units_of(3, "TemperatureUnit").collect::<Vec<_>>(),
+            ["degreeCelsius", "degreeFahrenheit", "kelvin"]
+        );
+        assert_eq!(
+            unit_from_iri(3, "dtmi:dtdl:extension:quantitativeTypes:v1:unit:kelvin"),
+            Some("kelvin")
+        );
+        assert_eq!(unit_from_iri(3, "dtmi:standard:unit:kelvin;3"), None);
+        assert_eq!(
+            unit_from_iri(2, "dtmi:standard:unit:kelvin;2"),
+            Some("kelvin")
+        );
     }
 }

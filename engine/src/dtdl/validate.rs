@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::element::{Item, Model};
 use super::metamodel::{self, Class, Kind};
-use super::resolve;
+use super::{resolve, sibling};
 
 const MAX_EXTENDS_DEPTH: usize = 10;
 const MAX_EXTENDS_COUNT_V3: usize = 1024;
@@ -41,6 +41,7 @@ pub(crate) fn run(model: &mut Model) {
             v2_property_schema(model, idx);
         }
     }
+    sibling::run(model);
 }
 
 fn duplicates(model: &mut Model) {
