@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::json;
-use twingraph_engine::{dtdl, Engine, EngineConfig};
+use twingraph_dtdl as dtdl;
+use twingraph_engine::{Engine, EngineConfig};
 
 fn open(dir: &std::path::Path, sync_writes: bool) -> Engine {
     let engine = Engine::open(

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use serde_json::{json, Value};
-use twingraph_engine::dtdl::{self, DtdlError, Options};
+use twingraph_dtdl::{self as dtdl, DtdlError, Options};
 
 #[derive(clap::Args)]
 pub struct Args {

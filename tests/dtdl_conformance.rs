@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use twingraph_engine::dtdl::{self, Dtmi, Options};
+use twingraph_dtdl::{self as dtdl, Dtmi, Options};
 
 /// Agreement targets (fractions).
 const VALID_TARGET: f64 = 0.995;

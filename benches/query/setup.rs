@@ -14,7 +14,8 @@ use std::path::Path;
 
 use rusqlite::{params, Connection};
 use serde_json::Value;
-use twingraph_engine::{dtdl, Engine, EngineConfig};
+use twingraph_dtdl as dtdl;
+use twingraph_engine::{Engine, EngineConfig};
 use twingraph_query::{prepare, JsonRow, PreparedQuery, QueryOptions};
 
 #[path = "../common/building.rs"]

@@ -24,13 +24,14 @@ use rocksdb::{
 
 use crate::cdc::Change;
 use crate::doc_cache::DocCache;
-use crate::dtdl::{Catalog, StoredModel};
 use crate::error::{Error, Result};
 use crate::graph::Graph;
 use crate::id_cache::IdCache;
 use crate::index::ModelIndex;
 use crate::keys::*;
+use crate::model::StoredModel;
 use crate::{clock, model};
+use twingraph_dtdl::Catalog;
 
 /// How the engine behaves; the defaults are what a server wants.
 #[derive(Debug, Clone)]

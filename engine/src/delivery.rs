@@ -228,7 +228,7 @@ mod tests {
     use serde_json::json;
 
     use crate::db::{Engine, EngineConfig};
-    use crate::dtdl;
+    use twingraph_dtdl as dtdl;
 
     fn engine_with_twins(dir: &tempfile::TempDir, sync_writes: bool, twins: usize) -> Engine {
         let config = EngineConfig {

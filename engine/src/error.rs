@@ -1,7 +1,7 @@
 //! The engine's one error type. Variants say what the caller should do; the server maps each
 //! to an HTTP status and ADT error code in one place.
 
-use crate::dtdl::DtdlError;
+use twingraph_dtdl::DtdlError;
 
 /// What kind of thing a `NotFound` / `AlreadyExists` is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
-use crate::dtdl::{self, Catalog, Dtmi};
+use twingraph_dtdl::{self as dtdl, Catalog, Dtmi};
 
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ModelIndex {

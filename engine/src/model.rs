@@ -3,8 +3,18 @@
 
 use serde_json::{json, Value};
 
-use crate::dtdl::StoredModel;
 use crate::error::{Error, Result};
+
+/// A stored model: the definition as uploaded plus ADT's metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredModel {
+    pub id: String,
+    /// The Interface document (JSON object) as uploaded, BOM stripped.
+    pub definition: Value,
+    /// RFC 3339 with 7 fractional digits, as ADT prints it.
+    pub upload_time: String,
+    pub decommissioned: bool,
+}
 
 pub(crate) fn encode(model: &StoredModel) -> Result<Vec<u8>> {
     serde_json::to_vec(&json!({

@@ -3,9 +3,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::dtdl::RelationshipDef;
 use crate::error::{Error, Invalid, Result};
 use crate::limits;
+use twingraph_dtdl::RelationshipDef;
 
 /// A stored relationship as the read API returns it.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,26 +101,18 @@ pub(crate) fn build(source: &str, id: &str, body: &Value, etag: &str) -> Result<
     })
 }
 
-/// Every non-system field is a declared property of the relationship, with a conforming value.
+/// Every non-system field is a declared property of the relationship, with a conforming
+/// value within ADT's limits.
 pub(crate) fn validate_properties(doc: &Value, def: &RelationshipDef) -> Result<()> {
     let Some(obj) = doc.as_object() else {
         return Err(Error::Internal(
             "relationship document is not an object".into(),
         ));
     };
-    for (key, value) in obj.iter().filter(|(k, _)| !k.starts_with('$')) {
-        let schema = def.properties.get(key).ok_or_else(|| {
-            Error::validation(format!(
-                "/{key}: '{key}' is not a property of relationship '{}'",
-                def.name
-            ))
-        })?;
-        schema
-            .check(value)
-            .map_err(|e| Error::validation(format!("/{key}{}: {}", e.path, e.reason)))?;
-        limits::check_strings(value, &format!("/{key}"))?;
-    }
-    Ok(())
+    def.check_instance(obj, &mut |path, value| {
+        limits::check_strings(value, path).map_err(|e| e.to_string())
+    })
+    .map_err(|e| Error::validation(e.0))
 }
 
 /// The property changes between two versions of a relationship, as a JSON Patch.

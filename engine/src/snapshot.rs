@@ -9,12 +9,13 @@ use serde_json::Value;
 
 use crate::cdc::Change;
 use crate::db::{Engine, State};
-use crate::dtdl::{Catalog, StoredModel};
 use crate::error::{Entity, Error, Result};
 use crate::graph::Edges;
 use crate::keys::*;
+use crate::model::StoredModel;
 use crate::relationship::Relationship;
 use crate::twin::{Twin, TwinJson};
+use twingraph_dtdl::Catalog;
 
 /// A document's stored bytes: shared from the document cache (checked UTF-8 there), borrowed
 /// from a reader, or read into a buffer of their own.

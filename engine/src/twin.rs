@@ -3,9 +3,9 @@
 
 use serde_json::{Map, Value};
 
-use crate::dtdl::{Catalog, FlatModel, Schema};
 use crate::error::{Error, Result};
 use crate::{clock, limits};
+use twingraph_dtdl::{Catalog, FlatModel};
 
 /// A stored twin as the read API returns it.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,64 +146,18 @@ pub(crate) fn checked_source_time(value: &Value) -> Result<Value> {
     }
 }
 
-/// Checks a twin document against its model: every key a property or component of the
-/// model, values conforming to their schemas, every component present.
+/// Checks a twin document against its model (`Catalog::check_instance`: every key a
+/// property or component of the model, values conforming to their schemas, every component
+/// present), and ADT's limits on property values.
 pub(crate) fn validate(doc: &Value, model: &FlatModel, catalog: &Catalog) -> Result<()> {
     let doc = doc
         .as_object()
         .ok_or_else(|| Error::Internal("twin document is not an object".into()))?;
-    check_contents(doc, model, "")?;
-    for (name, interface) in &model.components {
-        let Some(component) = doc.get(name) else {
-            return Err(Error::validation(format!(
-                "component '{name}' is required: components must be present when a twin is created (use {{\"$metadata\": {{}}}})"
-            )));
-        };
-        let component = component.as_object().ok_or_else(|| {
-            Error::validation(format!("/{name}: a component must be a JSON object"))
-        })?;
-        let component_model = catalog.get(interface).ok_or_else(|| {
-            Error::validation(format!(
-                "/{name}: the component's model {interface} is not stored"
-            ))
-        })?;
-        check_contents(component, component_model, &format!("/{name}"))?;
-    }
-    Ok(())
-}
-
-/// Checks the properties of a twin or of a component (`prefix` is the component's path).
-fn check_contents(doc: &Map<String, Value>, model: &FlatModel, prefix: &str) -> Result<()> {
-    let is_component = !prefix.is_empty();
-    for (key, value) in doc {
-        if key.starts_with('$') {
-            continue;
-        }
-        if let Some(schema) = model.properties.get(key) {
-            check_property(schema, value, &format!("{prefix}/{key}"))?;
-        } else if !is_component && model.components.contains_key(key) {
-            // Checked by `validate` against the component's own model.
-        } else if model.telemetries.contains_key(key) {
-            return Err(Error::validation(format!(
-                "{prefix}/{key}: '{key}' is a Telemetry of {}; telemetry is sent, not stored",
-                model.id
-            )));
-        } else {
-            return Err(Error::validation(format!(
-                "{prefix}/{key}: '{key}' is not a property{} of {}",
-                if is_component { "" } else { " or component" },
-                model.id
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn check_property(schema: &Schema, value: &Value, path: &str) -> Result<()> {
-    schema
-        .check(value)
-        .map_err(|e| Error::validation(format!("{path}{}: {}", e.path, e.reason)))?;
-    limits::check_strings(value, path)
+    catalog
+        .check_instance(model, doc, &mut |path, value| {
+            limits::check_strings(value, path).map_err(|e| e.to_string())
+        })
+        .map_err(|e| Error::validation(e.0))
 }
 
 /// The JSON Patch that turns `old` into `new`, as a replace reports it in `Twin.Update`:

@@ -7,7 +7,8 @@ mod common;
 
 use common::*;
 use serde_json::{json, Value};
-use twingraph_engine::{dtdl, ChangeKind, Entity, Error, Invalid};
+use twingraph_dtdl as dtdl;
+use twingraph_engine::{ChangeKind, Entity, Error, Invalid};
 
 fn assert_consistent(engine: &twingraph_engine::Engine) {
     let report = engine.check_integrity().unwrap();

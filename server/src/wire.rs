@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use twingraph_engine::dtdl::StoredModel;
+use twingraph_engine::StoredModel;
 
 /// `DigitalTwinsModelData`: what model upload, list and get return.
 #[derive(Serialize)]

@@ -18,8 +18,8 @@ use serde_json::{Map, Value};
 use super::format::{Line, LineError, Section};
 use super::prepare::{prepare, Context, Prepared};
 use crate::cdc::ChangeKind;
-use crate::dtdl::FlatModel;
 use crate::limits;
+use twingraph_dtdl::FlatModel;
 
 /// A line ready for the loader, borrowing the encoder's buffers (reused line after line:
 /// no allocation per line, and nothing for another thread to free).
@@ -564,8 +564,9 @@ impl<'de> Visitor<'de> for &mut RelFields<'_, 'de> {
 mod tests {
     use super::*;
     use crate::cdc::Change;
-    use crate::dtdl::{Catalog, StoredModel};
+    use crate::model::StoredModel;
     use std::collections::BTreeMap;
+    use twingraph_dtdl::Catalog;
 
     fn context() -> Context {
         let path =

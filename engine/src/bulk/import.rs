@@ -22,10 +22,11 @@ use super::format::{Line, LineError, ReadItem, Reader, Section};
 use super::prepare::{parse_line, prepare, Context, Prepared};
 use super::progress_key;
 use crate::db::{build_catalog, Engine, State};
-use crate::dtdl::{self, StoredModel};
 use crate::error::{Error, Result};
 use crate::keys::{CF_META, CF_MODELS};
+use crate::model::StoredModel;
 use crate::{clock, model};
+use twingraph_dtdl as dtdl;
 
 /// Models per import, as ADT limits import jobs.
 pub const MAX_MODELS_PER_IMPORT: usize = 10_000;

@@ -42,10 +42,10 @@ use super::sst::{
 };
 use crate::cdc::ChangeKind;
 use crate::db::{Engine, State};
-use crate::dtdl::FlatModel;
 use crate::error::{Error, Invalid, Result};
 use crate::keys::*;
 use crate::{clock, limits, model, relationship};
+use twingraph_dtdl::FlatModel;
 
 /// `meta` key present while a bulk load's files are being ingested.
 pub(super) const BULK_LOAD: &[u8] = b"bulk\0load";

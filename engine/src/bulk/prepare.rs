@@ -8,10 +8,11 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::format::{Line, LineError, Section};
-use crate::dtdl::{Catalog, StoredModel};
 use crate::error::{Error, Invalid};
+use crate::model::StoredModel;
 use crate::relationship::{self, Relationship};
 use crate::{limits, twin};
+use twingraph_dtdl::Catalog;
 
 /// What the workers read: the models in force for the Twins and Relationships sections.
 pub(crate) struct Context {

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::db::{build_catalog, Engine, State};
-use crate::dtdl::{self, StoredModel};
 use crate::error::{Entity, Error, Invalid, Result};
 use crate::keys::CF_MODELS;
+use crate::model::StoredModel;
 use crate::{clock, limits, model};
+use twingraph_dtdl as dtdl;
 
 impl Engine {
     /// Validates and stores a batch of DTDL documents. Models may reference each other in

@@ -5,7 +5,6 @@ use serde_json::{json, Value};
 
 use crate::cdc::{relationship_subject, Change, ChangeKind};
 use crate::db::{Commit, Engine, State};
-use crate::dtdl::RelationshipDef;
 use crate::error::{Entity, Error, Invalid, Result};
 use crate::keys::*;
 use crate::relationship::{self, Relationship};
@@ -13,6 +12,7 @@ use crate::snapshot::Snapshot;
 use crate::twin::{self, Twin};
 use crate::write::twins::{check_if_match, model_for_write};
 use crate::{limits, patch};
+use twingraph_dtdl::RelationshipDef;
 
 impl Engine {
     /// `PUT /digitaltwins/{source}/relationships/{id}`: creates or replaces a relationship.

@@ -4,12 +4,12 @@ use serde_json::{json, Value};
 
 use crate::cdc::{Change, ChangeKind};
 use crate::db::{Commit, Engine, State};
-use crate::dtdl::FlatModel;
 use crate::error::{Entity, Error, Invalid, Result};
 use crate::keys::*;
 use crate::patch;
 use crate::twin::{self, Twin};
 use crate::{clock, limits, twin_patch};
+use twingraph_dtdl::FlatModel;
 
 /// A write's condition on the current etag (`If-Match`).
 pub(crate) fn check_if_match(if_match: Option<&str>, etag: &str) -> Result<()> {

@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
-use twingraph_engine::{dtdl, Engine, EngineConfig};
+use twingraph_dtdl as dtdl;
+use twingraph_engine::{Engine, EngineConfig};
 
 pub fn fixture(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -2,7 +2,8 @@
 //! paging with continuation tokens, and the plans chosen (EXPLAIN text).
 
 use serde_json::{json, Value};
-use twingraph_engine::{dtdl, Engine, EngineConfig};
+use twingraph_dtdl as dtdl;
+use twingraph_engine::{Engine, EngineConfig};
 
 use crate::{next_page, prepare, Error, Page, QueryOptions};
 

@@ -244,7 +244,7 @@ impl Builder<'_> {
             Some(other) => return Err(self.syntax(other.span(), usage)),
             None => return Err(self.syntax(span, usage)),
         };
-        if twingraph_engine::dtdl::Dtmi::parse(&model).is_none() {
+        if twingraph_dtdl::Dtmi::parse(&model).is_none() {
             return Err(self.syntax(
                 model_span,
                 format!("'{model}' is not a valid model id (DTMI)"),

@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use twingraph_engine::dtdl::Options;
+use twingraph_dtdl::Options;
 use twingraph_engine::{limits, Entity, Snapshot};
 
 use super::{blocking, json_response, no_content, Req, MODELS_BODY};

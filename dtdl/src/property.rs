@@ -493,7 +493,7 @@ fn iris(term: &str, value: &Value, ctx: &Ctx, issues: &mut Vec<literal::Issue>) 
 
 #[cfg(test)]
 mod tests {
-    use crate::dtdl::{validate_batch, Options};
+    use crate::{validate_batch, Options};
     use serde_json::{json, Value};
 
     fn rules(doc: Value) -> Vec<String> {

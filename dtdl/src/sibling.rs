@@ -257,7 +257,7 @@ fn payload_schema(model: &Model, idx: usize, found: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
-    use crate::dtdl::{validate_batch, Options};
+    use crate::{validate_batch, Options};
     use serde_json::{json, Value};
 
     const CONTEXT: [&str; 4] = [

@@ -1,15 +1,24 @@
-//! DTDL v2/v3: parse and validate model documents, then resolve each Interface into the
-//! flattened form (`FlatModel`) that twin validation, the model index and the query planner use.
+//! twingraph-dtdl: DTDL v2/v3 models, as the official parser (DTDLParser) judges them, with
+//! its rule ids. A library of its own, with no storage behind it:
 //!
-//! Pipeline: `parse` (JSON → element arena, per-element rules in `rules`) → store lookups for
-//! unresolved references → `validate` (cross-element rules) → `resolve` (flattening, in `Catalog`).
-//! Owned by the DTDL work; the rest of the engine uses only the items re-exported here.
+//! - `validate_batch` parses and validates a model set (documents that may refer to each
+//!   other and, through a lookup, to models already held elsewhere);
+//! - `Catalog::build` resolves validated Interfaces into `FlatModel`s (inherited contents,
+//!   components, relationships, ancestors) and answers what extends or needs what;
+//! - `Catalog::check_instance` / `RelationshipDef::check_instance` validate an instance (a
+//!   twin's or a relationship's members) against a resolved Interface;
+//! - `Dtmi` parses identifiers; `Schema::check` checks one value.
+//!
+//! Pipeline: `parse` (JSON → element arena, per-element rules in `rules`, extensions in
+//! `extension` and `sibling`) → lookups for unresolved references → `validate`
+//! (cross-element rules) → `resolve` (flattening, in `Catalog`).
 
 mod catalog;
 mod context;
 mod dtmi;
 mod element;
 mod extension;
+mod instance;
 mod literal;
 mod metamodel;
 mod parse;
@@ -25,8 +34,9 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-pub use catalog::{Catalog, FlatModel, RelationshipDef, StoredModel};
+pub use catalog::{Catalog, FlatModel, RelationshipDef};
 pub use dtmi::{dtmi_is_valid, is_valid_user_dtmi, major_version, versionless, Dtmi};
+pub use instance::InstanceError;
 pub use schema::{Schema, SchemaError};
 
 /// Parser options, mirroring the official parser's.

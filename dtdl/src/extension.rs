@@ -431,7 +431,7 @@ pub(crate) fn conforms(syntax: Syntax, s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dtdl::{context, validate_batch, Options};
+    use crate::{context, validate_batch, Options};
     use serde_json::{json, Value};
 
     /// The rules a one-Interface model set breaks; `extensions` follow the DTDL context.

@@ -10,17 +10,6 @@ use super::metamodel::Class;
 use super::parse::Parser;
 use super::{resolve, validate, Options, Schema};
 
-/// A stored model as the engine keeps it: the definition as uploaded plus ADT's metadata.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredModel {
-    pub id: String,
-    /// The Interface document (JSON object) as uploaded, BOM stripped.
-    pub definition: serde_json::Value,
-    /// RFC 3339 with 7 fractional digits, as ADT prints it.
-    pub upload_time: String,
-    pub decommissioned: bool,
-}
-
 /// One relationship a model defines or inherits.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RelationshipDef {
