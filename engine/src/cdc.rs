@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::json_text;
 
 /// What happened; the strings are the CloudEvents `type` ADT emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,7 +45,7 @@ impl ChangeKind {
 
 /// One entry of the log. `data` is the event payload exactly as ADT sends it: the twin or
 /// relationship for create/delete, `{modelId, patch}` for updates, the body for telemetry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Change {
     pub seq: u64,
     pub kind: ChangeKind,
@@ -115,13 +116,73 @@ impl Change {
         }
     }
 
-    pub(crate) fn encode(&self) -> Result<Vec<u8>> {
-        serde_json::to_vec(self).map_err(|e| Error::Internal(format!("encoding a change: {e}")))
+    /// The stored record (`print_record`).
+    pub(crate) fn print(&self, out: &mut Vec<u8>) {
+        let head = Head {
+            seq: self.seq,
+            kind: self.kind,
+            twin_id: &self.twin_id,
+            subject: &[&self.subject],
+            time: &self.time,
+        };
+        let tail = [
+            ("messageId", self.message_id.as_deref()),
+            ("dataSchema", self.data_schema.as_deref()),
+            ("sourceTime", self.source_time.as_deref()),
+            ("traceparent", self.traceparent.as_deref()),
+        ];
+        print_record(out, &head, &tail, |out| {
+            // Printing a `Value` into a Vec cannot fail.
+            let _ = serde_json::to_writer(&mut *out, &self.data);
+        });
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<Change> {
         serde_json::from_slice(bytes).map_err(|e| Error::Corruption(format!("change record: {e}")))
     }
+}
+
+/// What a change record says before its data.
+pub(crate) struct Head<'a> {
+    pub seq: u64,
+    pub kind: ChangeKind,
+    pub twin_id: &'a str,
+    /// Parts of the subject, printed as one string (`twin`, `/relationships/`, `rel`).
+    pub subject: &'a [&'a str],
+    pub time: &'a str,
+}
+
+/// Prints a change record: `{"seq","kind","twinId","subject","time","data"` and the
+/// optional `tail` members that are present. The only printer of change records: the
+/// per-operation path passes its data as a `Value`, the bulk load splices in the stored
+/// bytes of the document it created. `Change` reads them back with serde.
+pub(crate) fn print_record(
+    out: &mut Vec<u8>,
+    head: &Head<'_>,
+    tail: &[(&str, Option<&str>)],
+    data: impl FnOnce(&mut Vec<u8>),
+) {
+    out.extend_from_slice(b"{\"seq\":");
+    json_text::unsigned(out, head.seq);
+    out.extend_from_slice(b",\"kind\":\"");
+    out.extend_from_slice(head.kind.event_type().as_bytes());
+    out.extend_from_slice(b"\",\"twinId\":");
+    json_text::string(out, head.twin_id);
+    out.extend_from_slice(b",\"subject\":");
+    json_text::string_of(out, head.subject);
+    out.extend_from_slice(b",\"time\":");
+    json_text::string(out, head.time);
+    out.extend_from_slice(b",\"data\":");
+    data(out);
+    for (name, value) in tail {
+        if let Some(value) = value {
+            out.push(b',');
+            json_text::string(out, name);
+            out.push(b':');
+            json_text::string(out, value);
+        }
+    }
+    out.push(b'}');
 }
 
 pub(crate) fn relationship_subject(source: &str, id: &str) -> String {
@@ -138,14 +199,44 @@ mod tests {
         let mut c = Change::new(ChangeKind::Telemetry, "t1", "comp".into(), json!({"x": 1}));
         c.seq = 42;
         c.message_id = Some("m-1".into());
-        let back = Change::decode(&c.encode().unwrap()).unwrap();
+        let mut bytes = Vec::new();
+        c.print(&mut bytes);
+        let back = Change::decode(&bytes).unwrap();
         assert_eq!(back, c);
-        let text = String::from_utf8(c.encode().unwrap()).unwrap();
+        let text = String::from_utf8(bytes).unwrap();
         assert!(text.contains("\"microsoft.iot.telemetry\""), "{text}");
         assert_eq!(
             ChangeKind::TwinCreate.event_type(),
             "Microsoft.DigitalTwins.Twin.Create"
         );
+    }
+
+    /// The bulk load's records (data spliced in as bytes, subject in parts) read back as the
+    /// per-operation path's do.
+    #[test]
+    fn spliced_records_read_back() {
+        let doc = br#"{"$dtId":"a\"b","x":1}"#;
+        let mut out = Vec::new();
+        let head = Head {
+            seq: 1234567,
+            kind: ChangeKind::RelationshipCreate,
+            twin_id: "a\"b\u{e9}",
+            subject: &["a\"b\u{e9}", "/relationships/", "r\\1"],
+            time: "T",
+        };
+        print_record(&mut out, &head, &[], |out| out.extend_from_slice(doc));
+        let mut expected = Change::new(
+            ChangeKind::RelationshipCreate,
+            "a\"b\u{e9}",
+            relationship_subject("a\"b\u{e9}", "r\\1"),
+            serde_json::from_slice(doc).unwrap(),
+        );
+        expected.seq = 1234567;
+        expected.time = "T".into();
+        assert_eq!(Change::decode(&out).unwrap(), expected);
+        let mut printed = Vec::new();
+        expected.print(&mut printed);
+        assert_eq!(printed, out);
     }
 
     #[test]

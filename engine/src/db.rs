@@ -30,6 +30,7 @@ use crate::id_cache::IdCache;
 use crate::index::ModelIndex;
 use crate::keys::*;
 use crate::model::StoredModel;
+use crate::stage::{self, Sink};
 use crate::{clock, model};
 use twingraph_dtdl::Catalog;
 
@@ -113,20 +114,120 @@ const ID_CACHE_SLOTS: usize = 1 << 18;
 
 type DurableHook = Box<dyn Fn(u64) + Send + Sync>;
 
-/// A batch being built by one operation, with the state it will publish.
+/// A batch being built by one operation, with the state it will publish. Operations stage
+/// into it through `stage` (it is a `Sink`); `commit` adds the change records.
 pub(crate) struct Commit<'a> {
+    engine: &'a Engine,
     pub writer: MutexGuard<'a, Writer>,
-    pub batch: WriteBatch,
+    batch: WriteBatch,
+    /// The published state when the writer lock was taken: what the operation checks against.
+    pub base: State,
     pub state: Option<State>,
     pub changes: Vec<Change>,
     pub next_twin: u32,
 }
 
 impl Commit<'_> {
-    /// The state this commit will publish, starting from `base` on first use.
-    pub fn state_mut(&mut self, base: &State) -> &mut State {
-        self.state.get_or_insert_with(|| base.clone())
+    /// The number the next new twin gets (numbers are never reused).
+    pub fn take_twin_number(&mut self) -> Result<u32> {
+        let num = self.next_twin;
+        self.next_twin = num
+            .checked_add(1)
+            .ok_or_else(|| Error::LimitExceeded("twin numbers exhausted".into()))?;
+        Ok(num)
     }
+
+    /// The state this commit will publish, starting from `base` on first use.
+    pub fn state_mut(&mut self) -> &mut State {
+        self.state.get_or_insert_with(|| self.base.clone())
+    }
+}
+
+impl Sink for Commit<'_> {
+    fn put_with(
+        &mut self,
+        cf: &'static str,
+        key: &[u8],
+        print: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<()> {
+        let mut value = Vec::new();
+        print(&mut value);
+        self.batch.put_cf(self.engine.cf(cf)?, key, value);
+        Ok(())
+    }
+
+    fn delete(&mut self, cf: &'static str, key: &[u8]) -> Result<()> {
+        self.batch.delete_cf(self.engine.cf(cf)?, key);
+        Ok(())
+    }
+
+    fn delete_range(&mut self, cf: &'static str, start: &[u8], end: &[u8]) -> Result<()> {
+        self.batch.delete_range_cf(self.engine.cf(cf)?, start, end);
+        Ok(())
+    }
+
+    fn state(&mut self) -> Option<&mut State> {
+        Some(self.state_mut())
+    }
+
+    fn rewritten(&mut self, num: u32) {
+        let version = self.engine.next_version.fetch_add(1, Ordering::Relaxed);
+        self.state_mut().versions.insert(num, version);
+    }
+}
+
+/// A batch outside the writer's path (delivery state, the end of a bulk load): no change
+/// records, no published state.
+pub(crate) struct Batch<'a> {
+    engine: &'a Engine,
+    batch: WriteBatch,
+}
+
+impl<'a> Batch<'a> {
+    pub fn new(engine: &'a Engine) -> Batch<'a> {
+        Batch {
+            engine,
+            batch: WriteBatch::default(),
+        }
+    }
+
+    /// Writes the batch; with `sync`, returns once it is durable.
+    pub fn write(self, sync: bool) -> Result<()> {
+        let mut options = WriteOptions::default();
+        options.set_sync(sync);
+        self.engine.db.write_opt(self.batch, &options)?;
+        Ok(())
+    }
+}
+
+impl Sink for Batch<'_> {
+    fn put_with(
+        &mut self,
+        cf: &'static str,
+        key: &[u8],
+        print: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<()> {
+        let mut value = Vec::new();
+        print(&mut value);
+        self.batch.put_cf(self.engine.cf(cf)?, key, value);
+        Ok(())
+    }
+
+    fn delete(&mut self, cf: &'static str, key: &[u8]) -> Result<()> {
+        self.batch.delete_cf(self.engine.cf(cf)?, key);
+        Ok(())
+    }
+
+    fn delete_range(&mut self, cf: &'static str, start: &[u8], end: &[u8]) -> Result<()> {
+        self.batch.delete_range_cf(self.engine.cf(cf)?, start, end);
+        Ok(())
+    }
+
+    fn state(&mut self) -> Option<&mut State> {
+        None
+    }
+
+    fn rewritten(&mut self, _: u32) {}
 }
 
 impl Engine {
@@ -284,8 +385,10 @@ impl Engine {
         let writer = self.writer.lock();
         let next_twin = writer.next_twin;
         Commit {
+            engine: self,
             writer,
             batch: WriteBatch::default(),
+            base: self.state(),
             state: None,
             changes: Vec::new(),
             next_twin,
@@ -296,26 +399,24 @@ impl Engine {
     /// durable. Returns the sequence numbers given to the changes.
     pub(crate) fn commit(&self, mut commit: Commit<'_>) -> Result<Vec<u64>> {
         let time = clock::now();
-        let cdc = self.cf(CF_CDC)?;
         let mut seq = commit.writer.next_seq;
         let mut seqs = Vec::with_capacity(commit.changes.len());
-        for change in &mut commit.changes {
+        let mut changes = std::mem::take(&mut commit.changes);
+        for change in &mut changes {
             change.seq = seq;
             if change.time.is_empty() {
                 change.time = time.clone();
             }
-            commit.batch.put_cf(cdc, cdc_key(seq), change.encode()?);
+            stage::change(&mut commit, seq, |out| change.print(out))?;
             seqs.push(seq);
             seq += 1;
         }
-        let meta = self.cf(CF_META)?;
         if seq != commit.writer.next_seq {
-            commit.batch.put_cf(meta, META_NEXT_SEQ, seq.to_be_bytes());
+            stage::next_sequence(&mut commit, seq)?;
         }
         if commit.next_twin != commit.writer.next_twin {
-            commit
-                .batch
-                .put_cf(meta, META_NEXT_TWIN, commit.next_twin.to_be_bytes());
+            let next = commit.next_twin;
+            stage::next_twin(&mut commit, next)?;
         }
         let mut options = WriteOptions::default();
         options.set_sync(false);
@@ -398,14 +499,6 @@ impl Engine {
                 .compact_range_cf(self.cf(name)?, None::<&[u8]>, None::<&[u8]>);
         }
         Ok(())
-    }
-
-    /// Records in `commit` that twin `num`'s stored document changes (replaced, patched or
-    /// deleted), so snapshots after it do not find the old bytes in the document cache. A new
-    /// twin needs none: its number was never used, so nothing can be cached under it.
-    pub(crate) fn twin_rewritten(&self, commit: &mut Commit<'_>, base: &State, num: u32) {
-        let version = self.next_version.fetch_add(1, Ordering::Relaxed);
-        commit.state_mut(base).versions.insert(num, version);
     }
 
     /// The next sequence number the change log will use.

@@ -10,15 +10,16 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
-use rocksdb::{Direction, IteratorMode, WriteBatch, WriteOptions};
+use rocksdb::{Direction, IteratorMode};
 use serde_json::Value;
 
 use crate::cdc::Change;
 use crate::clock;
-use crate::db::Engine;
+use crate::db::{Batch, Engine};
 use crate::error::{Error, Result};
 use crate::keys::*;
 use crate::snapshot::Snapshot;
+use crate::stage;
 
 /// Where one incarnation of a route stands in the change log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,25 +60,17 @@ impl Engine {
         dead_letter: Option<(u64, &Value)>,
         forget: &[u64],
     ) -> Result<()> {
-        let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.cf(CF_CURSORS)?,
-            cursor_key(id, epoch),
-            next.to_be_bytes(),
-        );
-        let dead_letters = self.cf(CF_DEAD_LETTERS)?;
+        let mut batch = Batch::new(self);
+        stage::route_advanced(&mut batch, id, epoch, next)?;
         for seq in forget {
-            batch.delete_cf(dead_letters, dead_letter_key(id, epoch, *seq));
+            stage::dead_letter_deleted(&mut batch, id, epoch, *seq)?;
         }
         if let Some((seq, record)) = dead_letter {
             let bytes = serde_json::to_vec(record)
                 .map_err(|e| Error::Internal(format!("encoding a dead letter: {e}")))?;
-            batch.put_cf(dead_letters, dead_letter_key(id, epoch, seq), bytes);
+            stage::dead_letter_stored(&mut batch, id, epoch, seq, &bytes)?;
         }
-        let mut options = WriteOptions::default();
-        options.set_sync(false);
-        self.db.write_opt(batch, &options)?;
-        Ok(())
+        batch.write(false)
     }
 
     /// Up to `limit` changes from sequence `from` on, none past the durable end. Reads
@@ -110,20 +103,10 @@ impl Engine {
     /// the first sequence kept.
     pub fn trim_changes(&self, before: u64) -> Result<u64> {
         let before = before.min(self.durable_sequence() + 1);
-        let mut batch = WriteBatch::default();
-        batch.delete_range_cf(self.cf(CF_CDC)?, cdc_key(0), cdc_key(before));
-        self.db.write(batch)?;
+        let mut batch = Batch::new(self);
+        stage::changes_trimmed(&mut batch, before)?;
+        batch.write(false)?;
         Ok(before)
-    }
-
-    /// Adds to `batch` the removal of every cursor and dead letter of route `id`.
-    pub(crate) fn clear_route_state(&self, batch: &mut WriteBatch, id: &str) -> Result<()> {
-        let start = route_prefix(id);
-        let end = prefix_end(&start)
-            .ok_or_else(|| Error::Internal("a route prefix ends in NUL".into()))?;
-        batch.delete_range_cf(self.cf(CF_CURSORS)?, &start, &end);
-        batch.delete_range_cf(self.cf(CF_DEAD_LETTERS)?, &start, &end);
-        Ok(())
     }
 }
 

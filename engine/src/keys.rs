@@ -47,8 +47,23 @@ pub const META_NEXT_TWIN: &[u8] = b"next_twin";
 pub const META_NEXT_SEQ: &[u8] = b"next_seq";
 /// The epoch the next newly created event route gets (u64).
 pub const META_NEXT_ROUTE_EPOCH: &[u8] = b"next_route_epoch";
+/// Present while a bulk load's files are being ingested: `{"startSeq"}`, so that an open
+/// finding it can roll the load back.
+pub const META_BULK_LOAD: &[u8] = b"bulk\0load";
+/// Import jobs: `job\0record\0<job>` holds the caller's record of the job,
+/// `job\0progress\0<job>` the progress its last committed batch reached.
+pub const META_JOB_RECORD: &[u8] = b"job\0record\0";
+pub const META_JOB_PROGRESS: &[u8] = b"job\0progress\0";
 /// Bumped whenever a key layout or value encoding changes incompatibly.
 pub const FORMAT_VERSION: u32 = 1;
+
+pub fn job_record_key(job: &str) -> Vec<u8> {
+    [META_JOB_RECORD, job.as_bytes()].concat()
+}
+
+pub fn job_progress_key(job: &str) -> Vec<u8> {
+    [META_JOB_PROGRESS, job.as_bytes()].concat()
+}
 
 pub fn twin_key(num: u32) -> [u8; 4] {
     num.to_be_bytes()

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::document::{NewRelationship, Tree};
 use crate::error::{Error, Invalid, Result};
 use crate::limits;
 use twingraph_dtdl::RelationshipDef;
@@ -81,24 +82,34 @@ pub(crate) fn requested_endpoints(body: &Value) -> Result<(String, String)> {
 /// Builds the stored document. `$relationshipId` and `$sourceId` come from the URL.
 pub(crate) fn build(source: &str, id: &str, body: &Value, etag: &str) -> Result<Relationship> {
     let (target, name) = requested_endpoints(body)?;
-    let mut doc = Map::new();
-    doc.insert("$relationshipId".into(), Value::String(id.into()));
-    doc.insert("$etag".into(), Value::String(etag.into()));
-    doc.insert("$sourceId".into(), Value::String(source.into()));
-    doc.insert("$relationshipName".into(), Value::String(name.clone()));
-    doc.insert("$targetId".into(), Value::String(target.clone()));
-    if let Some(obj) = body.as_object() {
-        for (k, v) in obj.iter().filter(|(k, _)| !k.starts_with('$')) {
-            doc.insert(k.clone(), v.clone());
-        }
-    }
+    let empty = Map::new();
+    let rel = NewRelationship {
+        id,
+        etag,
+        source,
+        name: &name,
+        target: &target,
+        properties: body
+            .as_object()
+            .unwrap_or(&empty)
+            .iter()
+            .map(|(k, v)| (k.as_str(), v)),
+    };
+    let mut tree = Tree::default();
+    rel.write(&mut tree);
+    let doc = tree.finish()?;
     Ok(Relationship {
         source: source.into(),
         id: id.into(),
         target,
         name,
-        doc: Value::Object(doc),
+        doc,
     })
+}
+
+/// A relationship document's stored bytes.
+pub(crate) fn encode(doc: &Value) -> Result<Vec<u8>> {
+    serde_json::to_vec(doc).map_err(|e| Error::Internal(format!("encoding a relationship: {e}")))
 }
 
 /// Every non-system field is a declared property of the relationship, with a conforming

@@ -3,8 +3,9 @@
 
 use serde_json::{Map, Value};
 
+use crate::document::{NewTwin, Tree};
 use crate::error::{Error, Result};
-use crate::{clock, limits};
+use crate::limits;
 use twingraph_dtdl::{Catalog, FlatModel};
 
 /// A stored twin as the read API returns it.
@@ -45,6 +46,11 @@ pub fn new_etag() -> String {
     format!("W/\"{}\"", uuid::Uuid::new_v4())
 }
 
+/// A twin document's stored bytes.
+pub(crate) fn encode(doc: &Value) -> Result<Vec<u8>> {
+    serde_json::to_vec(doc).map_err(|e| Error::Internal(format!("encoding a twin: {e}")))
+}
+
 /// The model a PUT body asks for (`$metadata.$model`).
 pub(crate) fn requested_model(body: &Value) -> Result<String> {
     match body.pointer("/$metadata/$model") {
@@ -54,8 +60,9 @@ pub(crate) fn requested_model(body: &Value) -> Result<String> {
     }
 }
 
-/// Builds the stored document for `PUT /digitaltwins/{id}` from the request body.
-/// Properties get `lastUpdateTime = now`; a client-supplied `sourceTime` is kept.
+/// Builds the stored document for `PUT /digitaltwins/{id}` from the request body
+/// (`document::NewTwin`). Properties get `lastUpdateTime = now`; a client-supplied
+/// `sourceTime` is kept.
 pub(crate) fn build(
     id: &str,
     body: &Value,
@@ -67,83 +74,22 @@ pub(crate) fn build(
     let body = body
         .as_object()
         .ok_or_else(|| Error::validation("a twin must be a JSON object"))?;
-    let metadata_in = match body.get("$metadata") {
+    let metadata = match body.get("$metadata") {
         Some(Value::Object(m)) => m,
         _ => return Err(Error::validation("$metadata must be an object")),
     };
-    let mut doc = Map::new();
-    doc.insert("$dtId".into(), Value::String(id.into()));
-    doc.insert("$etag".into(), Value::String(etag.into()));
-    let mut metadata = Map::new();
-    metadata.insert("$model".into(), Value::String(model));
-    metadata.insert("$lastUpdateTime".into(), Value::String(now.into()));
-    for (key, value) in body {
-        if key.starts_with('$') {
-            // $dtId, $etag and $metadata are system fields: the URL and the server own them.
-            continue;
-        }
-        if is_component(key) {
-            let component = value.as_object().ok_or_else(|| {
-                Error::validation(format!("/{key}: a component must be a JSON object"))
-            })?;
-            doc.insert(
-                key.clone(),
-                Value::Object(build_component(key, component, now)?),
-            );
-        } else {
-            doc.insert(key.clone(), value.clone());
-            metadata.insert(key.clone(), property_metadata(metadata_in.get(key), now)?);
-        }
-    }
-    doc.insert("$metadata".into(), Value::Object(metadata));
-    Ok(Value::Object(doc))
-}
-
-fn build_component(name: &str, body: &Map<String, Value>, now: &str) -> Result<Map<String, Value>> {
-    let metadata_in = match body.get("$metadata") {
-        Some(Value::Object(m)) => Some(m),
-        None => None,
-        Some(_) => {
-            return Err(Error::validation(format!(
-                "/{name}/$metadata must be an object"
-            )))
-        }
+    let twin = NewTwin {
+        id,
+        etag,
+        model: &model,
+        now,
+        members: body.iter().map(|(k, v)| (k.as_str(), v)),
+        metadata: Some(metadata),
+        is_component,
     };
-    let mut component = Map::new();
-    let mut metadata = Map::new();
-    metadata.insert("$lastUpdateTime".into(), Value::String(now.into()));
-    for (key, value) in body {
-        if key.starts_with('$') {
-            continue;
-        }
-        component.insert(key.clone(), value.clone());
-        metadata.insert(
-            key.clone(),
-            property_metadata(metadata_in.and_then(|m| m.get(key)), now)?,
-        );
-    }
-    component.insert("$metadata".into(), Value::Object(metadata));
-    Ok(component)
-}
-
-/// `{"lastUpdateTime": now}` plus the client's `sourceTime`, if it gave a valid one.
-pub(crate) fn property_metadata(given: Option<&Value>, now: &str) -> Result<Value> {
-    let mut meta = Map::new();
-    meta.insert("lastUpdateTime".into(), Value::String(now.into()));
-    if let Some(source_time) = given.and_then(|g| g.get("sourceTime")) {
-        meta.insert("sourceTime".into(), checked_source_time(source_time)?);
-    }
-    Ok(Value::Object(meta))
-}
-
-pub(crate) fn checked_source_time(value: &Value) -> Result<Value> {
-    match value {
-        Value::String(s) if clock::is_date_time(s) => Ok(value.clone()),
-        Value::Null => Ok(Value::Null),
-        _ => Err(Error::validation(format!(
-            "sourceTime must be an ISO 8601 date-time, got {value}"
-        ))),
-    }
+    let mut tree = Tree::default();
+    twin.write(&mut tree)?;
+    tree.finish()
 }
 
 /// Checks a twin document against its model (`Catalog::check_instance`: every key a

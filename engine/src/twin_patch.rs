@@ -5,9 +5,9 @@
 
 use serde_json::{Map, Value};
 
+use crate::document;
 use crate::error::{Error, Invalid, Result};
 use crate::patch::{self, OpKind, PatchOp};
-use crate::twin;
 
 /// Applies `ops` to a twin document. `component` scopes every path to that component (the
 /// component PATCH API). `is_component` tells which top-level names are components.
@@ -72,18 +72,11 @@ fn apply_one(
                 .ok_or_else(|| {
                     Error::validation(format!("/{comp}: a component must be a JSON object"))
                 })?;
-            let mut component = Map::new();
-            let mut metadata = Map::new();
-            metadata.insert("$lastUpdateTime".into(), Value::String(now.into()));
-            for (k, v) in body.iter().filter(|(k, _)| !k.starts_with('$')) {
-                component.insert(k.clone(), v.clone());
-                metadata.insert(k.clone(), twin::property_metadata(None, now)?);
-            }
-            component.insert("$metadata".into(), Value::Object(metadata));
+            let component = document::new_component(body, now)?;
             let whole = PatchOp {
                 kind: op.kind,
                 path: path.to_vec(),
-                value: Some(Value::Object(component)),
+                value: Some(component),
             };
             patch::apply_op(doc, &whole)
         }
@@ -157,9 +150,9 @@ fn set_source_time(
 ) -> Result<()> {
     let value = match op.kind {
         OpKind::Remove => None,
-        _ => Some(twin::checked_source_time(
-            op.value.as_ref().unwrap_or(&Value::Null),
-        )?),
+        _ => {
+            Some(document::checked_source_time(op.value.as_ref().unwrap_or(&Value::Null))?.clone())
+        }
     };
     let metadata = metadata_of(doc, component).ok_or_else(|| {
         patch_error(format!(

@@ -10,10 +10,10 @@ use super::prepare::Prepared;
 use crate::cdc::{relationship_subject, Change, ChangeKind};
 use crate::db::{Commit, Engine, State};
 use crate::error::{Error, Result};
-use crate::keys::*;
 use crate::limits;
 use crate::relationship::{self, Relationship};
 use crate::snapshot::Snapshot;
+use crate::stage::{self, Edge};
 
 /// A twin this import knows: from the file, or read from the store when first referenced.
 struct Slot {
@@ -175,20 +175,8 @@ impl Apply<'_, '_> {
         let num = match commit {
             None => None,
             Some(commit) => {
-                let num = commit.next_twin;
-                commit.next_twin = num
-                    .checked_add(1)
-                    .ok_or_else(|| Error::LimitExceeded("twin numbers exhausted".into()))?;
-                let e = self.engine;
-                commit
-                    .batch
-                    .put_cf(e.cf(CF_TWIN_IDS)?, id.as_bytes(), twin_key(num));
-                // A fresh number: nothing cached under it, no version to bump.
-                commit.batch.put_cf(e.cf(CF_TWINS)?, twin_key(num), bytes);
-                commit
-                    .batch
-                    .put_cf(e.cf(CF_MODEL_TWINS)?, model_twin_key(model, num), []);
-                commit.state_mut(self.state).index.insert(model, num);
+                let num = commit.take_twin_number()?;
+                stage::twin_created(commit, &id, num, model, &bytes)?;
                 commit
                     .changes
                     .push(Change::new(ChangeKind::TwinCreate, &id, id.clone(), doc));
@@ -318,24 +306,13 @@ impl Apply<'_, '_> {
                     "a relationship end was checked but never written".into(),
                 ));
             };
-            let e = self.engine;
-            commit
-                .batch
-                .put_cf(e.cf(CF_RELS)?, rel_key(src, &rel.id), bytes);
-            commit.batch.put_cf(
-                e.cf(CF_OUT)?,
-                out_edge_key(src, &rel.name, &rel.id),
-                twin_key(dst),
-            );
-            commit.batch.put_cf(
-                e.cf(CF_IN)?,
-                in_edge_key(dst, src, &rel.id),
-                rel.name.as_bytes(),
-            );
-            commit
-                .state_mut(self.state)
-                .graph
-                .add(src, &rel.name, &rel.id, dst);
+            let edge = Edge {
+                source: src,
+                name: &rel.name,
+                id: &rel.id,
+                target: dst,
+            };
+            stage::relationship_stored(commit, edge, &bytes)?;
             let subject = relationship_subject(&rel.source, &rel.id);
             commit.changes.push(Change::new(
                 ChangeKind::RelationshipCreate,

@@ -16,7 +16,7 @@ use crate::db::{Engine, State};
 use crate::error::{Error, Result};
 use crate::keys::*;
 use crate::relationship::Relationship;
-use crate::twin;
+use crate::{stage, twin};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DeleteProgress {
@@ -92,7 +92,6 @@ impl Engine {
         progress: &mut DeleteProgress,
     ) -> Result<Option<Vec<u8>>> {
         let mut commit = self.begin();
-        let state = self.state();
         let entries = self.read_from(CF_RELS, from, chunk)?;
         let Some((last, _)) = entries.last() else {
             return Ok(None);
@@ -104,19 +103,8 @@ impl Engine {
             let doc = serde_json::from_slice(&value)
                 .map_err(|e| Error::Corruption(format!("relationship: {e}")))?;
             let rel = Relationship::from_doc(doc)?;
-            commit.batch.delete_cf(self.cf(CF_RELS)?, &key);
-            commit
-                .batch
-                .delete_cf(self.cf(CF_OUT)?, out_edge_key(source, &rel.name, &rel.id));
-            if let Some(target) = snapshot.twin_num(&rel.target)? {
-                commit
-                    .batch
-                    .delete_cf(self.cf(CF_IN)?, in_edge_key(target, source, &rel.id));
-                commit
-                    .state_mut(&state)
-                    .graph
-                    .remove(source, &rel.name, &rel.id, target);
-            }
+            let target = snapshot.twin_num(&rel.target)?;
+            stage::relationship_deleted(&mut commit, source, &rel.name, &rel.id, target)?;
             commit.changes.push(Change::new(
                 ChangeKind::RelationshipDelete,
                 &rel.source,
@@ -137,7 +125,7 @@ impl Engine {
         progress: &mut DeleteProgress,
     ) -> Result<Option<Vec<u8>>> {
         let mut commit = self.begin();
-        let state = self.state();
+        let state = commit.base.clone();
         let entries = self.read_from(CF_TWINS, from, chunk)?;
         let Some((last, _)) = entries.last() else {
             return Ok(None);
@@ -157,13 +145,7 @@ impl Engine {
                 .ok_or_else(|| Error::Corruption(format!("twin {num} has no $dtId")))?
                 .to_string();
             let model = twin::model_of(&doc).to_string();
-            self.twin_rewritten(&mut commit, &state, num);
-            commit.batch.delete_cf(self.cf(CF_TWINS)?, &key);
-            commit.batch.delete_cf(self.cf(CF_TWIN_IDS)?, id.as_bytes());
-            commit
-                .batch
-                .delete_cf(self.cf(CF_MODEL_TWINS)?, model_twin_key(&model, num));
-            commit.state_mut(&state).index.remove(&model, num);
+            stage::twin_deleted(&mut commit, &id, num, &model)?;
             commit
                 .changes
                 .push(Change::new(ChangeKind::TwinDelete, &id, id.clone(), doc));
@@ -175,12 +157,12 @@ impl Engine {
 
     fn delete_models(&self, progress: &mut DeleteProgress) -> Result<()> {
         let mut commit = self.begin();
-        let state = self.state();
+        let state = commit.base.clone();
         if state.models.is_empty() {
             return Ok(());
         }
         for id in state.models.keys() {
-            commit.batch.delete_cf(self.cf(CF_MODELS)?, id.as_bytes());
+            stage::model_deleted(&mut commit, id)?;
             progress.models += 1;
         }
         commit.state = Some(State {

@@ -4,8 +4,9 @@
 //! The fast path takes only the common shape (a twin of a model without components whose
 //! `$metadata` holds just `$model`; a relationship without `$sourceId` or other system
 //! fields; no repeated keys; every check passing). Anything else goes through `prepare`,
-//! the path server jobs use. Invariant: for a line the fast path accepts, it produces the
-//! very bytes `prepare` + `serde_json::to_vec` would (tests compare them); a line it would
+//! the path server jobs use. Both lay the document out with `document::NewTwin` /
+//! `NewRelationship`, into bytes here and into a `Value` there, so a line the fast path
+//! accepts is stored as `prepare` would store it (tests compare them); a line it would
 //! refuse is always handed to `prepare`, so refusals carry the per-operation reasons.
 
 use std::borrow::Cow;
@@ -17,7 +18,7 @@ use serde_json::{Map, Value};
 
 use super::format::{Line, LineError, Section};
 use super::prepare::{prepare, Context, Prepared};
-use crate::cdc::ChangeKind;
+use crate::document::{Bytes, NewRelationship, NewTwin};
 use crate::limits;
 use twingraph_dtdl::FlatModel;
 
@@ -147,32 +148,17 @@ impl Encoder {
             schema.check(value).ok()?;
             limits::check_strings(value, "").ok()?;
         }
-        // The document `twin::build` makes: `$dtId`, `$etag`, properties in body order, then
-        // `$metadata` with `$model`, `$lastUpdateTime` and one entry per property.
-        let doc = &mut self.doc;
-        doc.clear();
-        doc.extend_from_slice(b"{\"$dtId\":");
-        json_str(doc, &id);
-        doc.extend_from_slice(b",\"$etag\":");
-        json_str(doc, self.etags.next());
-        for (key, value) in &self.props {
-            doc.push(b',');
-            json_str(doc, key);
-            doc.push(b':');
-            serde_json::to_writer(&mut *doc, value).ok()?;
-        }
-        doc.extend_from_slice(b",\"$metadata\":{\"$model\":");
-        json_str(doc, &model_id);
-        doc.extend_from_slice(b",\"$lastUpdateTime\":");
-        json_str(doc, now);
-        for (key, _) in &self.props {
-            doc.push(b',');
-            json_str(doc, key);
-            doc.extend_from_slice(b":{\"lastUpdateTime\":");
-            json_str(doc, now);
-            doc.push(b'}');
-        }
-        doc.extend_from_slice(b"}}");
+        let twin = NewTwin {
+            id: &id,
+            etag: self.etags.next(),
+            model: &model_id,
+            now,
+            members: self.props.iter().map(|(k, v)| (k.as_str(), v)),
+            metadata: None,
+            is_component: &|_| false,
+        };
+        self.doc.clear();
+        twin.write(&mut Bytes::new(&mut self.doc)).ok()?;
         self.id.clear();
         self.id.push_str(&id);
         Some(model)
@@ -211,28 +197,16 @@ impl Encoder {
         {
             return false;
         }
-        // The document `relationship::build` makes.
-        let doc = &mut self.doc;
-        doc.clear();
-        doc.extend_from_slice(b"{\"$relationshipId\":");
-        json_str(doc, &id);
-        doc.extend_from_slice(b",\"$etag\":");
-        json_str(doc, self.etags.next());
-        doc.extend_from_slice(b",\"$sourceId\":");
-        json_str(doc, &source);
-        doc.extend_from_slice(b",\"$relationshipName\":");
-        json_str(doc, &name);
-        doc.extend_from_slice(b",\"$targetId\":");
-        json_str(doc, &target);
-        for (key, value) in &self.props {
-            doc.push(b',');
-            json_str(doc, key);
-            doc.push(b':');
-            if serde_json::to_writer(&mut *doc, value).is_err() {
-                return false;
-            }
+        self.doc.clear();
+        NewRelationship {
+            id: &id,
+            etag: self.etags.next(),
+            source: &source,
+            name: &name,
+            target: &target,
+            properties: self.props.iter().map(|(k, v)| (k.as_str(), v)),
         }
-        doc.push(b'}');
+        .write(&mut Bytes::new(&mut self.doc));
         self.rel_props = if self.props.is_empty() {
             None
         } else {
@@ -305,80 +279,6 @@ fn repeats(props: &[(String, Value)]) -> bool {
             .iter()
             .enumerate()
             .any(|(i, (k, _))| props[..i].iter().any(|(other, _)| other == k))
-}
-
-/// Appends `s` as a JSON string, escaped exactly as serde_json prints it.
-pub(crate) fn json_str(out: &mut Vec<u8>, s: &str) {
-    // A fold, not `any`: without the early exit the check compiles to vector code, and
-    // nearly every string is scanned to its end anyway.
-    let escape = s.bytes().fold(false, |any, b| {
-        any | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if escape {
-        // Writing into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut *out, s);
-    } else {
-        // Nothing to escape (serde_json escapes only these): the bytes as they are.
-        out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    }
-}
-
-/// Appends the change record `Change::encode` prints for a create: `{"seq":…,"kind":…,
-/// "twinId":…,"subject":…,"time":…,"data":<doc>}`, with the document's bytes spliced in.
-pub(crate) fn change_record(
-    out: &mut Vec<u8>,
-    seq: u64,
-    kind: ChangeKind,
-    twin_id: &str,
-    subject: Subject<'_>,
-    time: &str,
-    doc: &[u8],
-) {
-    out.extend_from_slice(b"{\"seq\":");
-    out.extend_from_slice(itoa(seq, &mut [0u8; 20]));
-    out.extend_from_slice(b",\"kind\":\"");
-    out.extend_from_slice(kind.event_type().as_bytes());
-    out.extend_from_slice(b"\",\"twinId\":");
-    json_str(out, twin_id);
-    out.extend_from_slice(b",\"subject\":");
-    match subject {
-        Subject::Twin => json_str(out, twin_id),
-        Subject::Relationship(id) => {
-            // Escaping is per character, so the escaped concatenation is the concatenation
-            // of the escaped parts.
-            json_str(out, twin_id);
-            out.pop();
-            out.extend_from_slice(b"/relationships/");
-            let start = out.len();
-            json_str(out, id);
-            out.remove(start);
-        }
-    }
-    out.extend_from_slice(b",\"time\":");
-    json_str(out, time);
-    out.extend_from_slice(b",\"data\":");
-    out.extend_from_slice(doc);
-    out.push(b'}');
-}
-
-pub(crate) enum Subject<'a> {
-    Twin,
-    Relationship(&'a str),
-}
-
-fn itoa(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
 }
 
 /// Random version-4 UUID etags, as `twin::new_etag` makes them, from a generator seeded once
@@ -563,7 +463,6 @@ impl<'de> Visitor<'de> for &mut RelFields<'_, 'de> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cdc::Change;
     use crate::model::StoredModel;
     use std::collections::BTreeMap;
     use twingraph_dtdl::Catalog;
@@ -704,68 +603,6 @@ mod tests {
                 fast(&line(Section::Relationships, text), &ctx).is_none(),
                 "{text}"
             );
-        }
-    }
-
-    #[test]
-    fn change_records_are_what_change_encode_prints() {
-        let doc = br#"{"$dtId":"a\"b","x":1}"#;
-        let mut out = Vec::new();
-        change_record(
-            &mut out,
-            1234567,
-            ChangeKind::RelationshipCreate,
-            "a\"b\u{e9}",
-            Subject::Relationship("r\\1"),
-            "T",
-            doc,
-        );
-        let mut change = Change::new(
-            ChangeKind::RelationshipCreate,
-            "a\"b\u{e9}",
-            crate::cdc::relationship_subject("a\"b\u{e9}", "r\\1"),
-            serde_json::from_slice(doc).unwrap(),
-        );
-        change.seq = 1234567;
-        change.time = "T".into();
-        assert_eq!(
-            String::from_utf8(out.clone()).unwrap(),
-            String::from_utf8(change.encode().unwrap()).unwrap()
-        );
-        out.clear();
-        change_record(
-            &mut out,
-            0,
-            ChangeKind::TwinCreate,
-            "t",
-            Subject::Twin,
-            "T",
-            doc,
-        );
-        let mut change = Change::new(
-            ChangeKind::TwinCreate,
-            "t",
-            "t".into(),
-            serde_json::from_slice(doc).unwrap(),
-        );
-        change.time = "T".into();
-        assert_eq!(out, change.encode().unwrap());
-    }
-
-    #[test]
-    fn strings_are_escaped_as_serde_json_escapes_them() {
-        let all: String = (0u32..0x800).filter_map(char::from_u32).collect();
-        for s in [
-            "plain",
-            "quote\"",
-            "back\\slash",
-            "tab\t",
-            "\u{1}\u{7f}/é",
-            &all,
-        ] {
-            let mut out = Vec::new();
-            json_str(&mut out, s);
-            assert_eq!(out, serde_json::to_vec(s).unwrap(), "{s:?}");
         }
     }
 

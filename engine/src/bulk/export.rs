@@ -21,11 +21,11 @@ use rocksdb::{IteratorMode, DB};
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{json, Map, Value};
 
-use super::encode::{json_str, Text};
 use super::format::{Section, Writer};
 use crate::db::{cf_options, Engine};
 use crate::error::{Error, Invalid, Result};
-use crate::keys::{ALL_CFS, CF_META, CF_MODELS, CF_RELS, CF_TWINS};
+use crate::json_text::{string as json_str, Text};
+use crate::keys::{ALL_CFS, CF_META, CF_MODELS, CF_RELS, CF_TWINS, META_BULK_LOAD};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ExportProgress {
@@ -79,7 +79,7 @@ pub fn export_store<W: Write>(
         db.cf_handle(name)
             .ok_or_else(|| Error::Internal(format!("column family {name} missing")))
     };
-    if db.get_cf(cf(CF_META)?, super::load::BULK_LOAD)?.is_some() {
+    if db.get_cf(cf(CF_META)?, META_BULK_LOAD)?.is_some() {
         return Err(Error::invalid(
             Invalid::Argument,
             "the store has an interrupted bulk load: open it once (e.g. with `twingraph serve`) to roll it back",

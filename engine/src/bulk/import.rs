@@ -20,11 +20,10 @@ use serde_json::{json, Value};
 use super::apply::{Apply, Counts, Known};
 use super::format::{Line, LineError, ReadItem, Reader, Section};
 use super::prepare::{parse_line, prepare, Context, Prepared};
-use super::progress_key;
 use crate::db::{build_catalog, Engine, State};
 use crate::error::{Error, Result};
-use crate::keys::{CF_META, CF_MODELS};
 use crate::model::StoredModel;
+use crate::stage::{self, Sink};
 use crate::{clock, model};
 use twingraph_dtdl as dtdl;
 
@@ -332,7 +331,7 @@ impl Engine {
         }
         let mut commit = self.begin();
         // Models written meanwhile by a client win: re-read and re-check under the lock.
-        let current = self.state();
+        let current = commit.base.clone();
         let mut models = (*current.models).clone();
         for definition in accepted {
             let Some(id) = definition.get("@id").and_then(Value::as_str) else {
@@ -347,9 +346,7 @@ impl Engine {
                 upload_time: now.clone(),
                 decommissioned: false,
             };
-            commit
-                .batch
-                .put_cf(self.cf(CF_MODELS)?, id.as_bytes(), model::encode(&record)?);
+            stage::model_stored(&mut commit, id, &model::encode(&record)?)?;
             models.insert(id.to_string(), record);
         }
         let state = State {
@@ -362,7 +359,7 @@ impl Engine {
         commit.state = Some(state.clone());
         if let Some(job) = &options.job {
             let last = report.progress.line.max(options.resume_after_line);
-            self.stage_progress(&mut commit.batch, job, last, report)?;
+            self.stage_progress(&mut commit, job, last, report)?;
         }
         self.commit(commit)?;
         Ok(state)
@@ -546,7 +543,7 @@ impl Engine {
         }
         let mut commit = self.begin();
         // Under the writer lock: this snapshot is the state the batch applies to.
-        let state = self.state();
+        let state = commit.base.clone();
         let snapshot = self.snapshot();
         known.batch_start = commit.next_twin;
         let mut covered = last;
@@ -575,7 +572,7 @@ impl Engine {
         report.progress.twins = counts.twins;
         report.progress.relationships = counts.relationships;
         if let Some(job) = &options.job {
-            self.stage_progress(&mut commit.batch, job, covered, report)?;
+            self.stage_progress(&mut commit, job, covered, report)?;
         }
         self.commit(commit)?;
         known.batch_committed();
@@ -586,7 +583,7 @@ impl Engine {
     /// Records in `batch` that job `job` has applied every line up to `line`.
     fn stage_progress(
         &self,
-        batch: &mut rocksdb::WriteBatch,
+        sink: &mut impl Sink,
         job: &str,
         line: u64,
         report: &ImportReport,
@@ -598,7 +595,6 @@ impl Engine {
             "relationships": report.progress.relationships,
             "errors": report.progress.errors,
         });
-        batch.put_cf(self.cf(CF_META)?, progress_key(job), value.to_string());
-        Ok(())
+        stage::job_progress(sink, job, value.to_string().as_bytes())
     }
 }

@@ -29,26 +29,22 @@ use std::io::BufRead;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
 
-use rocksdb::{IteratorMode, WriteBatch, WriteOptions};
-use serde_json::{json, Value};
+use rocksdb::IteratorMode;
+use serde_json::Value;
 
-use super::encode::{change_record, Encoder, Staged, Subject};
+use super::encode::{Encoder, Staged};
 use super::format::{Line, LineError, Reader, Section};
 use super::ids::{Interned, TwinIds};
 use super::import::{ImportOptions, ImportReport, Progress};
 use super::prepare::Context;
-use super::sst::{
-    self, Block, Pool, Runs, CDC, IN, LOADED, MODEL_TWINS, OUT, RELS, TWINS, TWIN_IDS,
-};
-use crate::cdc::ChangeKind;
-use crate::db::{Engine, State};
+use super::sst::{self, Block, Blocks, Pool, Runs, CDC, IN, LOADED, OUT, RELS, TWINS, TWIN_IDS};
+use crate::cdc::{print_record, ChangeKind, Head};
+use crate::db::{Batch, Engine, State};
 use crate::error::{Error, Invalid, Result};
 use crate::keys::*;
+use crate::stage::{self, Edge};
 use crate::{clock, limits, model, relationship};
 use twingraph_dtdl::FlatModel;
-
-/// `meta` key present while a bulk load's files are being ingested.
-pub(super) const BULK_LOAD: &[u8] = b"bulk\0load";
 
 /// Lines per chunk handed to a worker (at most; `ImportOptions::chunk_lines` by default),
 /// and its text's size at most (a block's offsets are 32-bit; lines may be up to 4 MiB each).
@@ -184,31 +180,25 @@ impl Engine {
             }
         }
         // From here on the store changes: the marker first, durably.
-        let meta = self.cf(CF_META)?;
-        let mut synced = WriteOptions::default();
-        synced.set_sync(true);
-        self.db.put_cf_opt(
-            meta,
-            BULK_LOAD,
-            json!({"startSeq": start.seq}).to_string(),
-            &synced,
-        )?;
+        let mut marker = Batch::new(&self);
+        stage::bulk_load_started(&mut marker, start.seq)?;
+        marker.write(true)?;
         if let Err(e) = runs.ingest(&self) {
             runs.discard();
             self.undo_bulk_load(start.seq)?;
             return Err(e);
         }
         runs.discard();
-        let mut batch = WriteBatch::default();
+        let mut batch = Batch::new(&self);
         for (id, record) in state.models.iter() {
             if !base.models.contains_key(id) {
-                batch.put_cf(self.cf(CF_MODELS)?, id.as_bytes(), model::encode(record)?);
+                stage::model_stored(&mut batch, id, &model::encode(record)?)?;
             }
         }
-        batch.put_cf(meta, META_NEXT_TWIN, end_twin.to_be_bytes());
-        batch.put_cf(meta, META_NEXT_SEQ, end_seq.to_be_bytes());
-        batch.delete_cf(meta, BULK_LOAD);
-        self.db.write_opt(batch, &synced)?;
+        stage::next_twin(&mut batch, end_twin)?;
+        stage::next_sequence(&mut batch, end_seq)?;
+        stage::bulk_load_finished(&mut batch)?;
+        batch.write(true)?;
         commit.writer.next_twin = end_twin;
         commit.writer.next_seq = end_seq;
         drop(commit);
@@ -217,7 +207,7 @@ impl Engine {
 
     /// At open: undoes a bulk load that stopped while its files were being ingested.
     pub(crate) fn recover_bulk_load(&self) -> Result<()> {
-        let Some(marker) = self.db.get_cf(self.cf(CF_META)?, BULK_LOAD)? else {
+        let Some(marker) = self.db.get_cf(self.cf(CF_META)?, META_BULK_LOAD)? else {
             return Ok(());
         };
         let marker: Value = serde_json::from_slice(&marker)
@@ -231,11 +221,9 @@ impl Engine {
 
     fn undo_bulk_load(&self, start_seq: u64) -> Result<()> {
         sst::wipe(self, start_seq)?;
-        let mut synced = WriteOptions::default();
-        synced.set_sync(true);
-        self.db
-            .delete_cf_opt(self.cf(CF_META)?, BULK_LOAD, &synced)?;
-        Ok(())
+        let mut batch = Batch::new(self);
+        stage::bulk_load_finished(&mut batch)?;
+        batch.write(true)
     }
 }
 
@@ -505,7 +493,6 @@ fn load_lines<R: BufRead + Send>(
             let tx = done_tx.clone();
             spawn(scope, "bulk-stage", move || {
                 let mut encoder = Encoder::new();
-                let mut key = Vec::new();
                 loop {
                     let next = match rx.lock() {
                         Ok(rx) => rx.recv(),
@@ -514,7 +501,7 @@ fn load_lines<R: BufRead + Send>(
                     let Ok(chunk) = next else {
                         return;
                     };
-                    let done = stage(&chunk, pipeline, &mut encoder, &mut key);
+                    let done = stage(&chunk, pipeline, &mut encoder);
                     if tx.send(done).is_err() {
                         return;
                     }
@@ -559,12 +546,7 @@ fn load_lines<R: BufRead + Send>(
 }
 
 /// A worker's part: one chunk to blocks of keys.
-fn stage(
-    chunk: &Chunk,
-    pipeline: &Pipeline<'_>,
-    encoder: &mut Encoder,
-    key: &mut Vec<u8>,
-) -> Result<Done> {
+fn stage(chunk: &Chunk, pipeline: &Pipeline<'_>, encoder: &mut Encoder) -> Result<Done> {
     let cfs: &[usize] = match chunk.section {
         Some(Section::Twins) => &[TWINS, TWIN_IDS, CDC],
         Some(Section::Relationships) => &[RELS, OUT, IN, CDC],
@@ -642,19 +624,19 @@ fn stage(
                         model.id
                     )));
                 };
-                let key = twin_key(num);
-                blocks[TWINS].put(&key, doc)?;
-                blocks[TWIN_IDS].put(id.as_bytes(), &key)?;
-                blocks[CDC].put_with(&cdc_key(seq), |out| {
-                    change_record(
-                        out,
-                        seq,
-                        ChangeKind::TwinCreate,
-                        id,
-                        Subject::Twin,
-                        &chunk.time,
-                        doc,
-                    )
+                let mut sink = Blocks(&mut blocks);
+                // `model_twins` is filed at the end, in key order (`write_model_twins`).
+                stage::twin_numbered(&mut sink, id, num)?;
+                stage::twin_document(&mut sink, num, doc)?;
+                let head = Head {
+                    seq,
+                    kind: ChangeKind::TwinCreate,
+                    twin_id: id,
+                    subject: &[id],
+                    time: &chunk.time,
+                };
+                stage::change(&mut sink, seq, |out| {
+                    print_record(out, &head, &[], |out| out.extend_from_slice(doc))
                 })?;
                 done.models.push(model_number);
             }
@@ -677,22 +659,23 @@ fn stage(
                         break;
                     }
                 };
-                rel_key_into(key, src, id);
-                blocks[RELS].put(key, doc)?;
-                out_edge_key_into(key, src, name, id);
-                blocks[OUT].put(key, &twin_key(dst))?;
-                in_edge_key_into(key, dst, src, id);
-                blocks[IN].put(key, name.as_bytes())?;
-                blocks[CDC].put_with(&cdc_key(seq), |out| {
-                    change_record(
-                        out,
-                        seq,
-                        ChangeKind::RelationshipCreate,
-                        source,
-                        Subject::Relationship(id),
-                        &chunk.time,
-                        doc,
-                    )
+                let mut sink = Blocks(&mut blocks);
+                let edge = Edge {
+                    source: src,
+                    name,
+                    id,
+                    target: dst,
+                };
+                stage::relationship_stored(&mut sink, edge, doc)?;
+                let head = Head {
+                    seq,
+                    kind: ChangeKind::RelationshipCreate,
+                    twin_id: source,
+                    subject: &[source, "/relationships/", id],
+                    time: &chunk.time,
+                };
+                stage::change(&mut sink, seq, |out| {
+                    print_record(out, &head, &[], |out| out.extend_from_slice(doc))
                 })?;
             }
         }
@@ -927,8 +910,7 @@ impl Loader<'_> {
         }
         for (m, model) in catalog.models.iter().enumerate() {
             for &index in &order[starts[m]..starts[m + 1]] {
-                let key = model_twin_key(&model.id, self.start.twin + index);
-                self.runs.put(MODEL_TWINS, &key, &[])?;
+                stage::twin_indexed(self.runs, &model.id, self.start.twin + index)?;
             }
         }
         Ok(())
@@ -1108,7 +1090,11 @@ mod tests {
         let engine = open(dir.path());
         engine
             .db
-            .put_cf(engine.cf(CF_META).unwrap(), BULK_LOAD, r#"{"startSeq":1}"#)
+            .put_cf(
+                engine.cf(CF_META).unwrap(),
+                META_BULK_LOAD,
+                r#"{"startSeq":1}"#,
+            )
             .unwrap();
         drop(engine);
         let engine = open(dir.path());

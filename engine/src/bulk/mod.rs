@@ -13,9 +13,9 @@
 //! nothing changes between the passes; a crash during the write pass leaves a consistent
 //! prefix (each batch is), which the `job` progress record, when used, names exactly.
 //!
-//! Job bookkeeping lives in the `meta` CF under `job\0record\0<job>` (the caller's JSON)
-//! and `job\0progress\0<job>` (written by the import batches themselves, so progress and
-//! data can never disagree).
+//! Job bookkeeping lives in the `meta` CF (`keys::job_record_key`, the caller's JSON, and
+//! `keys::job_progress_key`, written by the import batches themselves, so progress and data
+//! can never disagree).
 
 mod apply;
 mod delete;
@@ -39,29 +39,18 @@ pub use import::{ImportOptions, ImportReport, Mode, Progress, MAX_MODELS_PER_IMP
 
 use crate::db::Engine;
 use crate::error::{Error, Result};
-use crate::keys::{prefix_end, CF_META};
-
-const JOB_RECORD: &[u8] = b"job\0record\0";
-const JOB_PROGRESS: &[u8] = b"job\0progress\0";
-
-pub(crate) fn progress_key(job: &str) -> Vec<u8> {
-    [JOB_PROGRESS, job.as_bytes()].concat()
-}
-
-fn record_key(job: &str) -> Vec<u8> {
-    [JOB_RECORD, job.as_bytes()].concat()
-}
+use crate::keys::{job_progress_key, job_record_key, prefix_end, CF_META, META_JOB_RECORD};
 
 impl Engine {
     /// The progress an import with `job` recorded with its last committed batch:
     /// `{"line", "models", "twins", "relationships", "errors"}`.
     pub fn job_progress(&self, job: &str) -> Result<Option<Value>> {
-        self.meta_json(&progress_key(job))
+        self.meta_json(&job_progress_key(job))
     }
 
     /// A job's record, as stored by `put_job_record`.
     pub fn job_record(&self, job: &str) -> Result<Option<Value>> {
-        self.meta_json(&record_key(job))
+        self.meta_json(&job_record_key(job))
     }
 
     /// Stores a job's record durably (an fsync), outside any data batch.
@@ -70,7 +59,7 @@ impl Engine {
         options.set_sync(true);
         self.db.put_cf_opt(
             self.cf(CF_META)?,
-            record_key(job),
+            job_record_key(job),
             record.to_string(),
             &options,
         )?;
@@ -81,8 +70,8 @@ impl Engine {
     pub fn delete_job_record(&self, job: &str) -> Result<()> {
         let meta = self.cf(CF_META)?;
         let mut batch = rocksdb::WriteBatch::default();
-        batch.delete_cf(meta, record_key(job));
-        batch.delete_cf(meta, progress_key(job));
+        batch.delete_cf(meta, job_record_key(job));
+        batch.delete_cf(meta, job_progress_key(job));
         let mut options = WriteOptions::default();
         options.set_sync(true);
         self.db.write_opt(batch, &options)?;
@@ -91,7 +80,7 @@ impl Engine {
 
     /// Every job record whose job id starts with `prefix`, ordered by job id.
     pub fn job_records(&self, prefix: &str) -> Result<Vec<(String, Value)>> {
-        let start = record_key(prefix);
+        let start = job_record_key(prefix);
         let mut options = rocksdb::ReadOptions::default();
         if let Some(end) = prefix_end(&start) {
             options.set_iterate_upper_bound(end);
@@ -104,7 +93,7 @@ impl Engine {
         );
         for item in iter {
             let (key, value) = item?;
-            let Some(id) = key.strip_prefix(JOB_RECORD) else {
+            let Some(id) = key.strip_prefix(META_JOB_RECORD) else {
                 break;
             };
             let id = String::from_utf8(id.to_vec())

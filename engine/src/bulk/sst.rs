@@ -16,9 +16,10 @@ use std::sync::{Arc, Mutex};
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter};
 
-use crate::db::{cf_options, Engine};
+use crate::db::{cf_options, Engine, State};
 use crate::error::{Error, Invalid, Result};
 use crate::keys::*;
+use crate::stage::Sink;
 
 /// The column families a bulk load writes, with each one's run budget in bytes.
 /// Keys that arrive in order (twins, change records) only need a run as large as an SST file
@@ -36,11 +37,85 @@ pub(crate) const LOADED: [(&str, usize); 7] = [
 ];
 pub(crate) const TWINS: usize = 0;
 pub(crate) const TWIN_IDS: usize = 1;
-pub(crate) const MODEL_TWINS: usize = 2;
 pub(crate) const RELS: usize = 3;
 pub(crate) const OUT: usize = 4;
 pub(crate) const IN: usize = 5;
 pub(crate) const CDC: usize = 6;
+
+/// The position in `LOADED` of column family `cf`.
+fn loaded(cf: &str) -> Result<usize> {
+    LOADED
+        .iter()
+        .position(|(name, _)| *name == cf)
+        .ok_or_else(|| Error::Internal(format!("a bulk load does not write {cf}")))
+}
+
+/// A bulk load only adds keys to an empty store.
+fn only_adds() -> Error {
+    Error::Internal("a bulk load deletes nothing".into())
+}
+
+/// A worker's blocks (one per column family of `LOADED`) as a staging sink: the state is
+/// rebuilt from the store once the files are ingested, and nothing is rewritten.
+pub(crate) struct Blocks<'a>(pub &'a mut [Block]);
+
+impl Sink for Blocks<'_> {
+    fn put_with(
+        &mut self,
+        cf: &'static str,
+        key: &[u8],
+        print: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<()> {
+        let block = self
+            .0
+            .get_mut(loaded(cf)?)
+            .ok_or_else(|| Error::Internal(format!("no block for {cf}")))?;
+        block.put_with(key, print)
+    }
+
+    fn delete(&mut self, _: &'static str, _: &[u8]) -> Result<()> {
+        Err(only_adds())
+    }
+
+    fn delete_range(&mut self, _: &'static str, _: &[u8], _: &[u8]) -> Result<()> {
+        Err(only_adds())
+    }
+
+    fn state(&mut self) -> Option<&mut State> {
+        None
+    }
+
+    fn rewritten(&mut self, _: u32) {}
+}
+
+/// What the loading thread stages itself (`model_twins`, in key order) goes straight into
+/// the runs.
+impl Sink for Runs {
+    fn put_with(
+        &mut self,
+        cf: &'static str,
+        key: &[u8],
+        print: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<()> {
+        let mut value = Vec::new();
+        print(&mut value);
+        self.put(loaded(cf)?, key, &value)
+    }
+
+    fn delete(&mut self, _: &'static str, _: &[u8]) -> Result<()> {
+        Err(only_adds())
+    }
+
+    fn delete_range(&mut self, _: &'static str, _: &[u8], _: &[u8]) -> Result<()> {
+        Err(only_adds())
+    }
+
+    fn state(&mut self) -> Option<&mut State> {
+        None
+    }
+
+    fn rewritten(&mut self, _: u32) {}
+}
 
 /// Where one key and its value sit in a block's arena (back to back).
 #[derive(Clone, Copy)]

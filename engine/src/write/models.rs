@@ -7,9 +7,8 @@ use serde_json::Value;
 
 use crate::db::{build_catalog, Engine, State};
 use crate::error::{Entity, Error, Invalid, Result};
-use crate::keys::CF_MODELS;
 use crate::model::StoredModel;
-use crate::{clock, limits, model};
+use crate::{clock, limits, model, stage};
 use twingraph_dtdl as dtdl;
 
 impl Engine {
@@ -45,7 +44,7 @@ impl Engine {
             }
         }
         let mut commit = self.begin();
-        let state = self.state();
+        let state = commit.base.clone();
         let lookup = |id: &str| state.models.get(id).map(|m| m.definition.clone());
         let interfaces = dtdl::validate_batch(documents, &lookup, options).map_err(Error::Dtdl)?;
         let now = clock::now();
@@ -69,9 +68,7 @@ impl Engine {
                 upload_time: now.clone(),
                 decommissioned: false,
             };
-            commit
-                .batch
-                .put_cf(self.cf(CF_MODELS)?, id.as_bytes(), model::encode(&stored)?);
+            stage::model_stored(&mut commit, &id, &model::encode(&stored)?)?;
             models.insert(id, stored.clone());
             added.push(stored);
         }
@@ -83,7 +80,7 @@ impl Engine {
     /// Marks a model decommissioned: no new twins of it; existing twins keep working.
     pub fn decommission_model(&self, id: &str) -> Result<()> {
         let mut commit = self.begin();
-        let state = self.state();
+        let state = commit.base.clone();
         let mut models = (*state.models).clone();
         let stored = models
             .get_mut(id)
@@ -92,9 +89,7 @@ impl Engine {
             return Ok(());
         }
         stored.decommissioned = true;
-        commit
-            .batch
-            .put_cf(self.cf(CF_MODELS)?, id.as_bytes(), model::encode(stored)?);
+        stage::model_stored(&mut commit, id, &model::encode(stored)?)?;
         let mut next = state.clone();
         next.models = Arc::new(models);
         commit.state = Some(next);
@@ -105,7 +100,7 @@ impl Engine {
     /// Deletes a model no other model depends on. Its twins stay, without a model.
     pub fn delete_model(&self, id: &str) -> Result<()> {
         let mut commit = self.begin();
-        let state = self.state();
+        let state = commit.base.clone();
         if !state.models.contains_key(id) {
             return Err(Error::not_found(Entity::Model, id));
         }
@@ -118,7 +113,7 @@ impl Engine {
         }
         let mut models = (*state.models).clone();
         models.remove(id);
-        commit.batch.delete_cf(self.cf(CF_MODELS)?, id.as_bytes());
+        stage::model_deleted(&mut commit, id)?;
         commit.state = Some(with_models(&state, models)?);
         self.commit(commit)?;
         Ok(())

@@ -4,11 +4,11 @@
 use serde_json::{json, Value};
 
 use crate::cdc::{relationship_subject, Change, ChangeKind};
-use crate::db::{Commit, Engine, State};
+use crate::db::{Engine, State};
 use crate::error::{Entity, Error, Invalid, Result};
-use crate::keys::*;
 use crate::relationship::{self, Relationship};
 use crate::snapshot::Snapshot;
+use crate::stage::{self, Edge};
 use crate::twin::{self, Twin};
 use crate::write::twins::{check_if_match, model_for_write};
 use crate::{limits, patch};
@@ -25,7 +25,7 @@ impl Engine {
     ) -> Result<Relationship> {
         limits::check_id("relationship", id)?;
         let mut commit = self.begin();
-        let state = self.state();
+        let state = commit.base.clone();
         let snapshot = self.snapshot();
         let source_twin = snapshot.existing_twin(source)?;
         let existing = snapshot.relationship_by_num(source_twin.num, id)?;
@@ -46,10 +46,14 @@ impl Engine {
         )?;
         if let Some(old) = &existing {
             let old_target = snapshot.twin_num(&old.target)?;
-            self.unstage_edges(&mut commit, &state, source_twin.num, old_target, old)?;
+            stage::edge_removed(&mut commit, source_twin.num, &old.name, &old.id, old_target)?;
         }
         drop(snapshot);
-        self.stage_relationship(&mut commit, &state, source_twin.num, target_twin.num, &rel)?;
+        stage::relationship_stored(
+            &mut commit,
+            edge(source_twin.num, &rel, target_twin.num),
+            &relationship::encode(&rel.doc)?,
+        )?;
         let subject = relationship_subject(source, id);
         let change = match &existing {
             None => Change::new(
@@ -169,59 +173,6 @@ impl Engine {
         Ok(())
     }
 
-    fn stage_relationship(
-        &self,
-        commit: &mut Commit<'_>,
-        state: &State,
-        source: u32,
-        target: u32,
-        rel: &Relationship,
-    ) -> Result<()> {
-        let bytes = serde_json::to_vec(&rel.doc)
-            .map_err(|e| Error::Internal(format!("encoding a relationship: {e}")))?;
-        commit
-            .batch
-            .put_cf(self.cf(CF_RELS)?, rel_key(source, &rel.id), bytes);
-        commit.batch.put_cf(
-            self.cf(CF_OUT)?,
-            out_edge_key(source, &rel.name, &rel.id),
-            twin_key(target),
-        );
-        commit.batch.put_cf(
-            self.cf(CF_IN)?,
-            in_edge_key(target, source, &rel.id),
-            rel.name.as_bytes(),
-        );
-        commit
-            .state_mut(state)
-            .graph
-            .add(source, &rel.name, &rel.id, target);
-        Ok(())
-    }
-
-    fn unstage_edges(
-        &self,
-        commit: &mut Commit<'_>,
-        state: &State,
-        source: u32,
-        target: Option<u32>,
-        rel: &Relationship,
-    ) -> Result<()> {
-        commit
-            .batch
-            .delete_cf(self.cf(CF_OUT)?, out_edge_key(source, &rel.name, &rel.id));
-        if let Some(target) = target {
-            commit
-                .batch
-                .delete_cf(self.cf(CF_IN)?, in_edge_key(target, source, &rel.id));
-            commit
-                .state_mut(state)
-                .graph
-                .remove(source, &rel.name, &rel.id, target);
-        }
-        Ok(())
-    }
-
     /// `PATCH …/relationships/{id}`: JSON Patch on relationship properties. Returns the new etag.
     pub fn patch_relationship(
         &self,
@@ -232,7 +183,7 @@ impl Engine {
     ) -> Result<String> {
         let ops = patch::parse(patch_doc)?;
         let mut commit = self.begin();
-        let state = self.state();
+        let state = commit.base.clone();
         let snapshot = self.snapshot();
         let source_twin = snapshot.existing_twin(source)?;
         let existing = snapshot
@@ -271,7 +222,11 @@ impl Engine {
         relationship::validate_properties(&rel.doc, def)?;
         let target = snapshot.twin_num(&rel.target)?.unwrap_or_default();
         drop(snapshot);
-        self.stage_relationship(&mut commit, &state, source_twin.num, target, &rel)?;
+        stage::relationship_stored(
+            &mut commit,
+            edge(source_twin.num, &rel, target),
+            &relationship::encode(&rel.doc)?,
+        )?;
         let patch_json: Vec<Value> = ops.iter().map(|op| op.to_json()).collect();
         commit.changes.push(Change::new(
             ChangeKind::RelationshipUpdate,
@@ -291,7 +246,6 @@ impl Engine {
         if_match: Option<&str>,
     ) -> Result<()> {
         let mut commit = self.begin();
-        let state = self.state();
         let snapshot = self.snapshot();
         let source_twin = snapshot.existing_twin(source)?;
         let existing = snapshot
@@ -300,10 +254,7 @@ impl Engine {
         check_if_match(if_match, existing.etag())?;
         let target = snapshot.twin_num(&existing.target)?;
         drop(snapshot);
-        commit
-            .batch
-            .delete_cf(self.cf(CF_RELS)?, rel_key(source_twin.num, id));
-        self.unstage_edges(&mut commit, &state, source_twin.num, target, &existing)?;
+        stage::relationship_deleted(&mut commit, source_twin.num, &existing.name, id, target)?;
         commit.changes.push(Change::new(
             ChangeKind::RelationshipDelete,
             source,
@@ -312,5 +263,14 @@ impl Engine {
         ));
         self.commit(commit)?;
         Ok(())
+    }
+}
+
+fn edge(source: u32, rel: &Relationship, target: u32) -> Edge<'_> {
+    Edge {
+        source,
+        name: &rel.name,
+        id: &rel.id,
+        target,
     }
 }

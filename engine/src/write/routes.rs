@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use crate::db::Engine;
 use crate::error::{Entity, Error, Result};
-use crate::keys::*;
+use crate::keys::{decode_u64, CF_META, META_NEXT_ROUTE_EPOCH};
 use crate::limits;
+use crate::stage::{self, RouteStart};
 
 impl Engine {
     /// Creates or replaces an event route. Replacing keeps the route's cursor and dead letters.
@@ -19,28 +20,21 @@ impl Engine {
             .map_err(|e| Error::Internal(format!("encoding an event route: {e}")))?;
         let snapshot = self.snapshot();
         let exists = snapshot.event_route(id)?.is_some() && snapshot.route_cursor(id)?.is_some();
-        if !exists {
-            let meta = self.cf(CF_META)?;
-            let epoch = match self.db.get_cf(meta, META_NEXT_ROUTE_EPOCH)? {
+        let start = if exists {
+            None
+        } else {
+            let epoch = match self.db.get_cf(self.cf(CF_META)?, META_NEXT_ROUTE_EPOCH)? {
                 Some(v) => {
                     decode_u64(&v).ok_or_else(|| Error::Corruption("next_route_epoch".into()))?
                 }
                 None => 1,
             };
-            self.clear_route_state(&mut commit.batch, id)?;
-            commit
-                .batch
-                .put_cf(meta, META_NEXT_ROUTE_EPOCH, (epoch + 1).to_be_bytes());
-            let next = commit.writer.next_seq;
-            commit.batch.put_cf(
-                self.cf(CF_CURSORS)?,
-                cursor_key(id, epoch),
-                next.to_be_bytes(),
-            );
-        }
-        commit
-            .batch
-            .put_cf(self.cf(CF_ROUTES)?, id.as_bytes(), bytes);
+            Some(RouteStart {
+                epoch,
+                cursor: commit.writer.next_seq,
+            })
+        };
+        stage::route_stored(&mut commit, id, &bytes, start)?;
         self.commit(commit)?;
         Ok(())
     }
@@ -50,8 +44,7 @@ impl Engine {
         if self.snapshot().event_route(id)?.is_none() {
             return Err(Error::not_found(Entity::EventRoute, id));
         }
-        commit.batch.delete_cf(self.cf(CF_ROUTES)?, id.as_bytes());
-        self.clear_route_state(&mut commit.batch, id)?;
+        stage::route_deleted(&mut commit, id)?;
         self.commit(commit)?;
         Ok(())
     }

@@ -3,12 +3,11 @@
 use serde_json::{json, Value};
 
 use crate::cdc::{Change, ChangeKind};
-use crate::db::{Commit, Engine, State};
+use crate::db::{Engine, State};
 use crate::error::{Entity, Error, Invalid, Result};
-use crate::keys::*;
 use crate::patch;
 use crate::twin::{self, Twin};
-use crate::{clock, limits, twin_patch};
+use crate::{clock, limits, stage, twin_patch};
 use twingraph_dtdl::FlatModel;
 
 /// A write's condition on the current etag (`If-Match`).
@@ -37,7 +36,7 @@ impl Engine {
     pub fn put_twin(&self, id: &str, body: &Value, if_none_match: bool) -> Result<Twin> {
         limits::check_id("twin", id)?;
         let mut commit = self.begin();
-        let state = self.state();
+        let state = commit.base.clone();
         let existing = self.committed_twin(id)?;
         if if_none_match && existing.is_some() {
             return Err(Error::PreconditionFailed(format!(
@@ -65,8 +64,12 @@ impl Engine {
             &twin::new_etag(),
         )?;
         twin::validate(&doc, model, &state.catalog)?;
+        let bytes = twin::encode(&doc)?;
         let num = match &existing {
-            Some(t) => t.num,
+            Some(old) => {
+                stage::twin_replaced(&mut commit, old.num, old.model(), &model_id, &bytes)?;
+                old.num
+            }
             None => {
                 if state.index.all().len() >= self.config.max_twins {
                     return Err(Error::LimitExceeded(format!(
@@ -74,21 +77,11 @@ impl Engine {
                         self.config.max_twins
                     )));
                 }
-                let num = commit.next_twin;
-                commit.next_twin = num
-                    .checked_add(1)
-                    .ok_or_else(|| Error::LimitExceeded("twin numbers exhausted".into()))?;
-                commit
-                    .batch
-                    .put_cf(self.cf(CF_TWIN_IDS)?, id.as_bytes(), twin_key(num));
+                let num = commit.take_twin_number()?;
+                stage::twin_created(&mut commit, id, num, &model_id, &bytes)?;
                 num
             }
         };
-        let old_model = existing.as_ref().map(|t| t.model().to_string());
-        if existing.is_some() {
-            self.twin_rewritten(&mut commit, &state, num);
-        }
-        self.stage_twin(&mut commit, &state, num, &doc, old_model.as_deref())?;
         let change = match &existing {
             None => Change::new(ChangeKind::TwinCreate, id, id.into(), doc.clone()),
             Some(old) => Change::new(
@@ -107,36 +100,6 @@ impl Engine {
         })
     }
 
-    /// Puts the twin document and keeps the model index in step.
-    fn stage_twin(
-        &self,
-        commit: &mut Commit<'_>,
-        state: &State,
-        num: u32,
-        doc: &Value,
-        old_model: Option<&str>,
-    ) -> Result<()> {
-        let bytes = serde_json::to_vec(doc)
-            .map_err(|e| Error::Internal(format!("encoding a twin: {e}")))?;
-        commit
-            .batch
-            .put_cf(self.cf(CF_TWINS)?, twin_key(num), bytes);
-        let model = twin::model_of(doc);
-        if old_model != Some(model) {
-            if let Some(old) = old_model {
-                commit
-                    .batch
-                    .delete_cf(self.cf(CF_MODEL_TWINS)?, model_twin_key(old, num));
-                commit.state_mut(state).index.remove(old, num);
-            }
-            commit
-                .batch
-                .put_cf(self.cf(CF_MODEL_TWINS)?, model_twin_key(model, num), []);
-            commit.state_mut(state).index.insert(model, num);
-        }
-        Ok(())
-    }
-
     /// `PATCH /digitaltwins/{id}` (and, with `component`, `PATCH …/components/{name}`).
     /// Returns the new etag.
     pub fn patch_twin(
@@ -148,7 +111,7 @@ impl Engine {
     ) -> Result<String> {
         let ops = patch::parse(patch_doc)?;
         let mut commit = self.begin();
-        let state = self.state();
+        let state = commit.base.clone();
         let existing = self
             .committed_twin(id)?
             .ok_or_else(|| Error::not_found(Entity::Twin, id))?;
@@ -189,13 +152,12 @@ impl Engine {
             ));
         }
         twin::validate(&doc, new_model, &state.catalog)?;
-        self.twin_rewritten(&mut commit, &state, existing.num);
-        self.stage_twin(
+        stage::twin_replaced(
             &mut commit,
-            &state,
             existing.num,
-            &doc,
-            Some(existing.model()),
+            existing.model(),
+            &new_model_id,
+            &twin::encode(&doc)?,
         )?;
         let patch_json: Vec<Value> = ops
             .iter()
@@ -220,7 +182,6 @@ impl Engine {
     /// `DELETE /digitaltwins/{id}`: refused while the twin has relationships.
     pub fn delete_twin(&self, id: &str, if_match: Option<&str>) -> Result<()> {
         let mut commit = self.begin();
-        let state = self.state();
         let snapshot = self.snapshot();
         let existing = snapshot.existing_twin(id)?;
         check_if_match(if_match, existing.etag())?;
@@ -231,17 +192,7 @@ impl Engine {
             ));
         }
         drop(snapshot);
-        let model = existing.model().to_string();
-        self.twin_rewritten(&mut commit, &state, existing.num);
-        commit
-            .batch
-            .delete_cf(self.cf(CF_TWINS)?, twin_key(existing.num));
-        commit.batch.delete_cf(self.cf(CF_TWIN_IDS)?, id.as_bytes());
-        commit.batch.delete_cf(
-            self.cf(CF_MODEL_TWINS)?,
-            model_twin_key(&model, existing.num),
-        );
-        commit.state_mut(&state).index.remove(&model, existing.num);
+        stage::twin_deleted(&mut commit, id, existing.num, existing.model())?;
         commit.changes.push(Change::new(
             ChangeKind::TwinDelete,
             id,
@@ -266,7 +217,7 @@ impl Engine {
             return Err(Error::invalid(Invalid::Argument, "Message-Id is required"));
         }
         let mut commit = self.begin();
-        let state = self.state();
+        let state = &commit.base;
         let existing = self
             .committed_twin(id)?
             .ok_or_else(|| Error::not_found(Entity::Twin, id))?;
