@@ -117,9 +117,8 @@ type DurableHook = Box<dyn Fn(u64) + Send + Sync>;
 /// A batch being built by one operation, with the state it will publish. Operations stage
 /// into it through `stage` (it is a `Sink`); `commit` adds the change records.
 pub(crate) struct Commit<'a> {
-    engine: &'a Engine,
     pub writer: MutexGuard<'a, Writer>,
-    batch: WriteBatch,
+    batch: Batch<'a>,
     /// The published state when the writer lock was taken: what the operation checks against.
     pub base: State,
     pub state: Option<State>,
@@ -150,20 +149,15 @@ impl Sink for Commit<'_> {
         key: &[u8],
         print: impl FnOnce(&mut Vec<u8>),
     ) -> Result<()> {
-        let mut value = Vec::new();
-        print(&mut value);
-        self.batch.put_cf(self.engine.cf(cf)?, key, value);
-        Ok(())
+        self.batch.put_with(cf, key, print)
     }
 
     fn delete(&mut self, cf: &'static str, key: &[u8]) -> Result<()> {
-        self.batch.delete_cf(self.engine.cf(cf)?, key);
-        Ok(())
+        self.batch.delete(cf, key)
     }
 
     fn delete_range(&mut self, cf: &'static str, start: &[u8], end: &[u8]) -> Result<()> {
-        self.batch.delete_range_cf(self.engine.cf(cf)?, start, end);
-        Ok(())
+        self.batch.delete_range(cf, start, end)
     }
 
     fn state(&mut self) -> Option<&mut State> {
@@ -171,7 +165,11 @@ impl Sink for Commit<'_> {
     }
 
     fn rewritten(&mut self, num: u32) {
-        let version = self.engine.next_version.fetch_add(1, Ordering::Relaxed);
+        let version = self
+            .batch
+            .engine
+            .next_version
+            .fetch_add(1, Ordering::Relaxed);
         self.state_mut().versions.insert(num, version);
     }
 }
@@ -282,9 +280,9 @@ impl Engine {
         let meta = self.cf(CF_META)?;
         match self.db.get_cf(meta, META_FORMAT_VERSION)? {
             None => {
-                self.db
-                    .put_cf(meta, META_FORMAT_VERSION, FORMAT_VERSION.to_be_bytes())?;
-                Ok(())
+                let mut batch = Batch::new(self);
+                stage::format_version(&mut batch)?;
+                batch.write(true)
             }
             Some(v) if decode_u32(&v) == Some(FORMAT_VERSION) => Ok(()),
             Some(v) => Err(Error::Corruption(format!(
@@ -385,9 +383,8 @@ impl Engine {
         let writer = self.writer.lock();
         let next_twin = writer.next_twin;
         Commit {
-            engine: self,
             writer,
-            batch: WriteBatch::default(),
+            batch: Batch::new(self),
             base: self.state(),
             state: None,
             changes: Vec::new(),
@@ -422,7 +419,7 @@ impl Engine {
         options.set_sync(false);
         {
             let mut published = self.published.write();
-            self.db.write_opt(commit.batch, &options)?;
+            self.db.write_opt(commit.batch.batch, &options)?;
             if let Some(state) = commit.state {
                 *published = state;
             }

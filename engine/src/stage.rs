@@ -132,34 +132,32 @@ pub(crate) fn relationship_stored(sink: &mut impl Sink, edge: Edge<'_>, doc: &[u
     Ok(())
 }
 
-/// A relationship's edge taken out of the adjacency families and the graph. `target` is
-/// `None` when the target twin is gone (its incoming entry went with it).
-pub(crate) fn edge_removed(
-    sink: &mut impl Sink,
-    source: u32,
-    name: &str,
-    id: &str,
-    target: Option<u32>,
-) -> Result<()> {
-    sink.delete(CF_OUT, &out_edge_key(source, name, id))?;
-    if let Some(target) = target {
-        sink.delete(CF_IN, &in_edge_key(target, source, id))?;
+/// A relationship being removed. `target` is `None` when the target twin is gone (its
+/// incoming entry went with it).
+#[derive(Clone, Copy)]
+pub(crate) struct Gone<'a> {
+    pub source: u32,
+    pub name: &'a str,
+    pub id: &'a str,
+    pub target: Option<u32>,
+}
+
+/// A relationship's edge taken out of the adjacency families and the graph (its document
+/// stays: it is being replaced).
+pub(crate) fn edge_removed(sink: &mut impl Sink, gone: Gone<'_>) -> Result<()> {
+    sink.delete(CF_OUT, &out_edge_key(gone.source, gone.name, gone.id))?;
+    if let Some(target) = gone.target {
+        sink.delete(CF_IN, &in_edge_key(target, gone.source, gone.id))?;
         if let Some(state) = sink.state() {
-            state.graph.remove(source, name, id, target);
+            state.graph.remove(gone.source, gone.name, gone.id, target);
         }
     }
     Ok(())
 }
 
-pub(crate) fn relationship_deleted(
-    sink: &mut impl Sink,
-    source: u32,
-    name: &str,
-    id: &str,
-    target: Option<u32>,
-) -> Result<()> {
-    sink.delete(CF_RELS, &rel_key(source, id))?;
-    edge_removed(sink, source, name, id, target)
+pub(crate) fn relationship_deleted(sink: &mut impl Sink, gone: Gone<'_>) -> Result<()> {
+    sink.delete(CF_RELS, &rel_key(gone.source, gone.id))?;
+    edge_removed(sink, gone)
 }
 
 /// Change record `seq`, printed by `print` (`cdc::print_record`).
@@ -260,6 +258,17 @@ pub(crate) fn changes_trimmed(sink: &mut impl Sink, before: u64) -> Result<()> {
     sink.delete_range(CF_CDC, &cdc_key(0), &cdc_key(before))
 }
 
+/// An import job's record (the caller's JSON).
+pub(crate) fn job_recorded(sink: &mut impl Sink, job: &str, record: &[u8]) -> Result<()> {
+    sink.put(CF_META, &job_record_key(job), record)
+}
+
+/// A job's record and progress removed.
+pub(crate) fn job_forgotten(sink: &mut impl Sink, job: &str) -> Result<()> {
+    sink.delete(CF_META, &job_record_key(job))?;
+    sink.delete(CF_META, &job_progress_key(job))
+}
+
 /// An import job's progress record, in the batch whose lines it counts.
 pub(crate) fn job_progress(sink: &mut impl Sink, job: &str, progress: &[u8]) -> Result<()> {
     sink.put(CF_META, &job_progress_key(job), progress)
@@ -274,4 +283,19 @@ pub(crate) fn bulk_load_started(sink: &mut impl Sink, start_seq: u64) -> Result<
 
 pub(crate) fn bulk_load_finished(sink: &mut impl Sink) -> Result<()> {
     sink.delete(CF_META, META_BULK_LOAD)
+}
+
+/// A new store's format version (`keys::FORMAT_VERSION`).
+pub(crate) fn format_version(sink: &mut impl Sink) -> Result<()> {
+    sink.put(CF_META, META_FORMAT_VERSION, &FORMAT_VERSION.to_be_bytes())
+}
+
+/// Every key of `cf` in `start..end` removed: a rolled-back bulk load's keys.
+pub(crate) fn range_deleted(
+    sink: &mut impl Sink,
+    cf: &'static str,
+    start: &[u8],
+    end: &[u8],
+) -> Result<()> {
+    sink.delete_range(cf, start, end)
 }

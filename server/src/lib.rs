@@ -44,6 +44,7 @@ pub async fn serve(
     let app = Arc::new(app::App::new(engine, config.clone(), local_addr));
     let events = app.events.clone();
     let queries = app.clone();
+    let sweeping = app.clone();
     api::jobs::resume(&app);
     let mut router = Router::new().fallback(app::handle).with_state(app);
     if !config.cors_origins.is_empty() {
@@ -58,7 +59,16 @@ pub async fn serve(
         // Kept query snapshots are released; their next tokens get "expired".
         queries.queries.close_all();
     };
+    // Idle query sessions release their snapshots within a second of their idle time.
+    let sweeper = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            sweeping.queries.sweep();
+        }
+    });
     let result = transport::run(listener, router, &config, shutdown).await;
+    sweeper.abort();
     events.stop();
     result
 }

@@ -1,34 +1,33 @@
 //! Paged queries read every page from the snapshot of their first page. A query whose first
-//! page leaves rows over keeps its snapshot and its prepared plan in a session: the blocking
-//! task that ran the first page goes on serving the next pages from them, so a continuation
-//! token resumes on exactly the data the first page saw, however many writes land between
-//! pages.
+//! page leaves rows over is kept as a session: its owned snapshot and its prepared plan,
+//! stored here as a value. A continuation token resumes that plan on that snapshot, so it
+//! sees exactly the data the first page saw, however many writes land between pages, and
+//! nothing is parsed or planned again. No thread waits between pages.
 //!
 //! Sessions are bounded: at most `max` live at once (the least recently used is closed to make
-//! room) and each closes after `idle` without a request. A token of a closed session gets a
-//! clear error; running the query again starts afresh. The token handed to clients is
+//! room) and each closes after `idle` without a request (`sweep`, which the server runs every
+//! second; `len` and every page sweep too). A token of a closed session gets a clear error;
+//! running the query again starts afresh. The token handed to clients is
 //! `<session>.<query token>`; the query token alone carries the query and its position.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tokio::sync::oneshot;
-use twingraph_engine::Snapshot;
+use twingraph_engine::OwnedSnapshot;
 use twingraph_query::{Error, Page, PreparedQuery, QueryOptions};
 
-/// A request for the next page of a session.
-struct Next {
-    token: String,
-    size: usize,
-    options: QueryOptions,
-    reply: oneshot::Sender<Result<Page, Error>>,
+/// What a paged query keeps between pages.
+struct Session {
+    snapshot: OwnedSnapshot,
+    prepared: PreparedQuery,
 }
 
 struct Entry {
-    tx: mpsc::Sender<Next>,
+    /// Locked while a page runs: two requests for one session take their turns.
+    session: Arc<Mutex<Session>>,
     last_used: Instant,
 }
 
@@ -67,73 +66,27 @@ impl QuerySessions {
         }
     }
 
-    /// Runs the first page of `prepared` on `snapshot`; when rows are left, keeps serving the
-    /// following pages from the same snapshot until the session ends. Call on a blocking
-    /// thread: it returns only when the session is over. `first` gets the first page, its
-    /// continuation token naming the session.
-    pub fn serve(
+    /// Runs the first page of `prepared` on `snapshot`; when rows are left, keeps both as a
+    /// session that the page's continuation token names. Reads the store: call it off the
+    /// async workers.
+    pub fn first_page(
         &self,
-        snapshot: &Snapshot<'_>,
-        prepared: &PreparedQuery,
+        snapshot: OwnedSnapshot,
+        prepared: PreparedQuery,
         size: usize,
         options: &QueryOptions,
-        first: oneshot::Sender<Result<Page, Error>>,
-    ) {
-        let mut page = match prepared.first_page(snapshot, size, options) {
-            Ok(page) => page,
-            Err(e) => {
-                let _ = first.send(Err(e));
-                return;
-            }
-        };
-        let Some(token) = page.continuation.take() else {
-            let _ = first.send(Ok(page));
-            return;
-        };
-        let (tx, rx) = mpsc::channel::<Next>();
-        let id = self.open(tx);
-        page.continuation = Some(format!("{id:x}.{token}"));
-        if first.send(Ok(page)).is_err() || self.closed.load(Ordering::SeqCst) {
-            self.close(id);
-            return;
+    ) -> Result<Page, Error> {
+        let mut page = prepared.first_page(snapshot.get(), size, options)?;
+        if let Some(token) = page.continuation.take() {
+            let id = self.open(Session { snapshot, prepared });
+            page.continuation = Some(format!("{id:x}.{token}"));
         }
-        loop {
-            let next = match rx.recv_timeout(self.idle) {
-                Ok(next) => next,
-                Err(RecvTimeoutError::Timeout) => {
-                    // A request may have been queued between the timeout and the close.
-                    self.close(id);
-                    match rx.try_recv() {
-                        Ok(next) => next,
-                        Err(_) => return,
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => return,
-            };
-            let mut page = match prepared.resume(snapshot, &next.token, next.size, &next.options) {
-                Ok(page) => page,
-                Err(e) => {
-                    let _ = next.reply.send(Err(e));
-                    continue;
-                }
-            };
-            match page.continuation.take() {
-                Some(token) => {
-                    page.continuation = Some(format!("{id:x}.{token}"));
-                    let _ = next.reply.send(Ok(page));
-                }
-                None => {
-                    // Closed before answering, so the client never sees a finished session.
-                    self.close(id);
-                    let _ = next.reply.send(Ok(page));
-                    return;
-                }
-            }
-        }
+        Ok(page)
     }
 
-    /// The page after `token` (as returned by `serve` or an earlier `resume`).
-    pub async fn resume(
+    /// The page after `token` (as a page of this session returned it). Reads the store: call
+    /// it off the async workers.
+    pub fn next_page(
         &self,
         token: &str,
         size: usize,
@@ -145,46 +98,58 @@ impl QuerySessions {
             .ok_or(ResumeError::Query(Error::BadContinuation(
                 "the continuation token is malformed".into(),
             )))?;
-        let (reply, answer) = oneshot::channel();
-        {
+        let session = {
             let mut sessions = self.sessions.lock();
+            self.sweep_locked(&mut sessions);
             let entry = sessions.get_mut(&id).ok_or(ResumeError::Expired)?;
             entry.last_used = Instant::now();
-            let next = Next {
-                token: query_token.to_string(),
-                size,
-                options: options.clone(),
-                reply,
-            };
-            if entry.tx.send(next).is_err() {
-                sessions.remove(&id);
-                return Err(ResumeError::Expired);
-            }
+            entry.session.clone()
+        };
+        let session = session.lock();
+        let mut page = session
+            .prepared
+            .resume(session.snapshot.get(), query_token, size, options)
+            .map_err(ResumeError::Query)?;
+        match page.continuation.take() {
+            Some(token) => page.continuation = Some(format!("{id:x}.{token}")),
+            // The last page: the session is done.
+            None => self.close(id),
         }
-        match answer.await {
-            Ok(result) => result.map_err(ResumeError::Query),
-            // The session ended before answering (it timed out as the request arrived).
-            Err(_) => Err(ResumeError::Expired),
-        }
+        Ok(page)
     }
 
     /// Sessions open now.
     #[allow(clippy::len_without_is_empty)]
     pub fn len(&self) -> usize {
-        self.sessions.lock().len()
+        let mut sessions = self.sessions.lock();
+        self.sweep_locked(&mut sessions);
+        sessions.len()
     }
 
-    /// Ends every session (at shutdown): their tasks return and release their snapshots.
+    /// Closes the sessions idle for longer than they may be, releasing their snapshots.
+    pub fn sweep(&self) {
+        self.sweep_locked(&mut self.sessions.lock());
+    }
+
+    fn sweep_locked(&self, sessions: &mut HashMap<u64, Entry>) {
+        sessions.retain(|_, entry| entry.last_used.elapsed() <= self.idle);
+    }
+
+    /// Ends every session (at shutdown), releasing their snapshots.
     pub fn close_all(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.sessions.lock().clear();
     }
 
-    fn open(&self, tx: mpsc::Sender<Next>) -> u64 {
+    fn open(&self, session: Session) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if self.closed.load(Ordering::SeqCst) {
+            // Shutting down: the token is handed out, and will be "expired".
+            return id;
+        }
         let mut sessions = self.sessions.lock();
+        self.sweep_locked(&mut sessions);
         if sessions.len() >= self.max {
-            // Dropping a session's sender ends its task once it is idle.
             if let Some(oldest) = sessions
                 .iter()
                 .min_by_key(|(_, e)| e.last_used)
@@ -196,7 +161,7 @@ impl QuerySessions {
         sessions.insert(
             id,
             Entry {
-                tx,
+                session: Arc::new(Mutex::new(session)),
                 last_used: Instant::now(),
             },
         );

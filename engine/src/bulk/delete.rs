@@ -16,7 +16,8 @@ use crate::db::{Engine, State};
 use crate::error::{Error, Result};
 use crate::keys::*;
 use crate::relationship::Relationship;
-use crate::{stage, twin};
+use crate::stage::{self, Gone};
+use crate::twin;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct DeleteProgress {
@@ -104,7 +105,13 @@ impl Engine {
                 .map_err(|e| Error::Corruption(format!("relationship: {e}")))?;
             let rel = Relationship::from_doc(doc)?;
             let target = snapshot.twin_num(&rel.target)?;
-            stage::relationship_deleted(&mut commit, source, &rel.name, &rel.id, target)?;
+            let gone = Gone {
+                source,
+                name: &rel.name,
+                id: &rel.id,
+                target,
+            };
+            stage::relationship_deleted(&mut commit, gone)?;
             commit.changes.push(Change::new(
                 ChangeKind::RelationshipDelete,
                 &rel.source,

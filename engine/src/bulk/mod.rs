@@ -28,7 +28,7 @@ mod load;
 mod prepare;
 mod sst;
 
-use rocksdb::{Direction, IteratorMode, WriteOptions};
+use rocksdb::{Direction, IteratorMode};
 use serde_json::Value;
 
 pub use apply::Counts;
@@ -37,9 +37,10 @@ pub use export::{export_store, relationship_line, twin_line, ExportProgress};
 pub use format::{LineError, Section};
 pub use import::{ImportOptions, ImportReport, Mode, Progress, MAX_MODELS_PER_IMPORT};
 
-use crate::db::Engine;
+use crate::db::{Batch, Engine};
 use crate::error::{Error, Result};
 use crate::keys::{job_progress_key, job_record_key, prefix_end, CF_META, META_JOB_RECORD};
+use crate::stage;
 
 impl Engine {
     /// The progress an import with `job` recorded with its last committed batch:
@@ -55,27 +56,16 @@ impl Engine {
 
     /// Stores a job's record durably (an fsync), outside any data batch.
     pub fn put_job_record(&self, job: &str, record: &Value) -> Result<()> {
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        self.db.put_cf_opt(
-            self.cf(CF_META)?,
-            job_record_key(job),
-            record.to_string(),
-            &options,
-        )?;
-        Ok(())
+        let mut batch = Batch::new(self);
+        stage::job_recorded(&mut batch, job, record.to_string().as_bytes())?;
+        batch.write(true)
     }
 
     /// Forgets a job: its record and its progress.
     pub fn delete_job_record(&self, job: &str) -> Result<()> {
-        let meta = self.cf(CF_META)?;
-        let mut batch = rocksdb::WriteBatch::default();
-        batch.delete_cf(meta, job_record_key(job));
-        batch.delete_cf(meta, job_progress_key(job));
-        let mut options = WriteOptions::default();
-        options.set_sync(true);
-        self.db.write_opt(batch, &options)?;
-        Ok(())
+        let mut batch = Batch::new(self);
+        stage::job_forgotten(&mut batch, job)?;
+        batch.write(true)
     }
 
     /// Every job record whose job id starts with `prefix`, ordered by job id.

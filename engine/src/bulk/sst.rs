@@ -16,10 +16,10 @@ use std::sync::{Arc, Mutex};
 
 use rocksdb::{IngestExternalFileOptions, SstFileWriter};
 
-use crate::db::{cf_options, Engine, State};
+use crate::db::{cf_options, Batch, Engine, State};
 use crate::error::{Error, Invalid, Result};
 use crate::keys::*;
-use crate::stage::Sink;
+use crate::stage::{self, Sink};
 
 /// The column families a bulk load writes, with each one's run budget in bytes.
 /// Keys that arrive in order (twins, change records) only need a run as large as an SST file
@@ -50,35 +50,29 @@ fn loaded(cf: &str) -> Result<usize> {
         .ok_or_else(|| Error::Internal(format!("a bulk load does not write {cf}")))
 }
 
-/// A bulk load only adds keys to an empty store.
-fn only_adds() -> Error {
-    Error::Internal("a bulk load deletes nothing".into())
+/// Where a bulk load's keys go. It only adds keys to an empty store, and its state is
+/// rebuilt from the store once the files are ingested: as a `Sink` it deletes nothing and
+/// keeps no state.
+trait Adds {
+    fn add(&mut self, cf: usize, key: &[u8], print: impl FnOnce(&mut Vec<u8>)) -> Result<()>;
 }
 
-/// A worker's blocks (one per column family of `LOADED`) as a staging sink: the state is
-/// rebuilt from the store once the files are ingested, and nothing is rewritten.
-pub(crate) struct Blocks<'a>(pub &'a mut [Block]);
-
-impl Sink for Blocks<'_> {
+impl<T: Adds> Sink for T {
     fn put_with(
         &mut self,
         cf: &'static str,
         key: &[u8],
         print: impl FnOnce(&mut Vec<u8>),
     ) -> Result<()> {
-        let block = self
-            .0
-            .get_mut(loaded(cf)?)
-            .ok_or_else(|| Error::Internal(format!("no block for {cf}")))?;
-        block.put_with(key, print)
+        self.add(loaded(cf)?, key, print)
     }
 
     fn delete(&mut self, _: &'static str, _: &[u8]) -> Result<()> {
-        Err(only_adds())
+        Err(Error::Internal("a bulk load deletes nothing".into()))
     }
 
-    fn delete_range(&mut self, _: &'static str, _: &[u8], _: &[u8]) -> Result<()> {
-        Err(only_adds())
+    fn delete_range(&mut self, cf: &'static str, _: &[u8], _: &[u8]) -> Result<()> {
+        self.delete(cf, &[])
     }
 
     fn state(&mut self) -> Option<&mut State> {
@@ -86,35 +80,29 @@ impl Sink for Blocks<'_> {
     }
 
     fn rewritten(&mut self, _: u32) {}
+}
+
+/// A worker's blocks, one per column family of `LOADED`.
+pub(crate) struct Blocks<'a>(pub &'a mut [Block]);
+
+impl Adds for Blocks<'_> {
+    fn add(&mut self, cf: usize, key: &[u8], print: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
+        let block = self
+            .0
+            .get_mut(cf)
+            .ok_or_else(|| Error::Internal(format!("no block for column family {cf}")))?;
+        block.put_with(key, print)
+    }
 }
 
 /// What the loading thread stages itself (`model_twins`, in key order) goes straight into
 /// the runs.
-impl Sink for Runs {
-    fn put_with(
-        &mut self,
-        cf: &'static str,
-        key: &[u8],
-        print: impl FnOnce(&mut Vec<u8>),
-    ) -> Result<()> {
+impl Adds for Runs {
+    fn add(&mut self, cf: usize, key: &[u8], print: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
         let mut value = Vec::new();
         print(&mut value);
-        self.put(loaded(cf)?, key, &value)
+        self.put(cf, key, &value)
     }
-
-    fn delete(&mut self, _: &'static str, _: &[u8]) -> Result<()> {
-        Err(only_adds())
-    }
-
-    fn delete_range(&mut self, _: &'static str, _: &[u8], _: &[u8]) -> Result<()> {
-        Err(only_adds())
-    }
-
-    fn state(&mut self) -> Option<&mut State> {
-        None
-    }
-
-    fn rewritten(&mut self, _: u32) {}
 }
 
 /// Where one key and its value sit in a block's arena (back to back).
@@ -508,6 +496,7 @@ fn write_sst<'a>(
 /// key) and removes the change records from `start_seq` on: undoes a bulk load that stopped
 /// between ingestion and its final batch.
 pub(crate) fn wipe(engine: &Engine, start_seq: u64) -> Result<()> {
+    let mut batch = Batch::new(engine);
     for (name, _) in LOADED {
         let cf = engine.cf(name)?;
         let first = engine
@@ -526,10 +515,10 @@ pub(crate) fn wipe(engine: &Engine, start_seq: u64) -> Result<()> {
         let mut to = last?.0.to_vec();
         to.push(0);
         if from < to {
-            engine.db.delete_range_cf(cf, from, to)?;
+            stage::range_deleted(&mut batch, name, &from, &to)?;
         }
     }
-    Ok(())
+    batch.write(true)
 }
 
 fn io(e: std::io::Error) -> Error {

@@ -8,7 +8,7 @@ use crate::db::{Engine, State};
 use crate::error::{Entity, Error, Invalid, Result};
 use crate::relationship::{self, Relationship};
 use crate::snapshot::Snapshot;
-use crate::stage::{self, Edge};
+use crate::stage::{self, Edge, Gone};
 use crate::twin::{self, Twin};
 use crate::write::twins::{check_if_match, model_for_write};
 use crate::{limits, patch};
@@ -46,7 +46,13 @@ impl Engine {
         )?;
         if let Some(old) = &existing {
             let old_target = snapshot.twin_num(&old.target)?;
-            stage::edge_removed(&mut commit, source_twin.num, &old.name, &old.id, old_target)?;
+            let gone = Gone {
+                source: source_twin.num,
+                name: &old.name,
+                id: &old.id,
+                target: old_target,
+            };
+            stage::edge_removed(&mut commit, gone)?;
         }
         drop(snapshot);
         stage::relationship_stored(
@@ -254,7 +260,13 @@ impl Engine {
         check_if_match(if_match, existing.etag())?;
         let target = snapshot.twin_num(&existing.target)?;
         drop(snapshot);
-        stage::relationship_deleted(&mut commit, source_twin.num, &existing.name, id, target)?;
+        let gone = Gone {
+            source: source_twin.num,
+            name: &existing.name,
+            id,
+            target,
+        };
+        stage::relationship_deleted(&mut commit, gone)?;
         commit.changes.push(Change::new(
             ChangeKind::RelationshipDelete,
             source,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use tokio::sync::oneshot;
+use twingraph_engine::OwnedSnapshot;
 use twingraph_query::{Page, QueryOptions};
 
 use super::{json_text_response, Req, SMALL_BODY};
@@ -53,17 +53,7 @@ pub async fn query(mut req: Req) -> Result<Response, ApiError> {
     };
     let app = req.app.clone();
     let page = match (token, text) {
-        (Some(token), _) => match app.queries.resume(&token, size, &options).await {
-            Ok(page) => page,
-            Err(ResumeError::Query(e)) => return Err(e.into()),
-            Err(ResumeError::Expired) => {
-                return Err(ApiError::new(
-                    Code::BadRequest,
-                    "the continuation token has expired (a paged query keeps its snapshot \
-                     for a limited time between pages); run the query again",
-                ))
-            }
-        },
+        (Some(token), _) => next_page(app, token, size, options).await?,
         (None, Some(text)) => first_page(app, text, size, options).await?,
         (None, None) => return Err(ApiError::internal("query without text or token")),
     };
@@ -75,30 +65,43 @@ pub async fn query(mut req: Req) -> Result<Response, ApiError> {
 }
 
 /// Prepares `text` and runs its first page on the blocking pool, over a fresh snapshot. When
-/// rows are left, that blocking task stays with the query's session and serves its next pages
-/// from the same snapshot (`QuerySessions::serve`).
+/// rows are left, the snapshot and the plan stay behind as the query's session
+/// (`QuerySessions`), which its continuation token names.
 async fn first_page(
     app: Arc<App>,
     text: String,
     size: usize,
     options: QueryOptions,
 ) -> Result<Page, ApiError> {
-    let (tx, rx) = oneshot::channel();
     // Parsing recurses and execution reads the store: both off the async workers.
-    tokio::task::spawn_blocking(move || {
-        let prepared = match twingraph_query::prepare(&text, &options) {
-            Ok(prepared) => prepared,
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return;
-            }
-        };
-        let snapshot = app.engine.snapshot();
-        app.queries.serve(&snapshot, &prepared, size, &options, tx);
-    });
-    match rx.await {
-        Ok(page) => Ok(page?),
-        Err(_) => Err(ApiError::internal("the query task ended without an answer")),
+    let page = tokio::task::spawn_blocking(move || {
+        let prepared = twingraph_query::prepare(&text, &options)?;
+        let snapshot = OwnedSnapshot::new(app.engine.clone());
+        app.queries.first_page(snapshot, prepared, size, &options)
+    })
+    .await
+    .map_err(|_| ApiError::internal("the query task ended without an answer"))?;
+    Ok(page?)
+}
+
+/// The page after `token`, from its session's snapshot and plan.
+async fn next_page(
+    app: Arc<App>,
+    token: String,
+    size: usize,
+    options: QueryOptions,
+) -> Result<Page, ApiError> {
+    let page = tokio::task::spawn_blocking(move || app.queries.next_page(&token, size, &options))
+        .await
+        .map_err(|_| ApiError::internal("the query task ended without an answer"))?;
+    match page {
+        Ok(page) => Ok(page),
+        Err(ResumeError::Query(e)) => Err(e.into()),
+        Err(ResumeError::Expired) => Err(ApiError::new(
+            Code::BadRequest,
+            "the continuation token has expired (a paged query keeps its snapshot for a \
+             limited time between pages); run the query again",
+        )),
     }
 }
 

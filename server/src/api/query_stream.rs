@@ -1,5 +1,6 @@
 //! `POST /query/stream` (our extension, not ADT's): `{"query": text}` → every row of the
-//! query as NDJSON (one JSON value per line) in one response, read from one snapshot.
+//! query as NDJSON (one JSON value per line) in one response, read from one snapshot with
+//! one prepared plan.
 //!
 //! A blocking task holds the snapshot and runs the query page by page, sending encoded pages
 //! into a bounded channel that the response body drains: when the client reads slowly the
@@ -101,7 +102,7 @@ pub async fn stream(mut req: Req) -> Result<Response, ApiError> {
             let Some(token) = page.continuation.take() else {
                 return;
             };
-            page = match twingraph_query::next_page(&snapshot, &token, PAGE, &options) {
+            page = match prepared.resume(&snapshot, &token, PAGE, &options) {
                 Ok(page) => page,
                 Err(e) => {
                     let err = ApiError::from(e);
