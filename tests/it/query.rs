@@ -435,6 +435,41 @@ fn kept_snapshots_are_bounded_in_number_and_time() {
     query_page(&s, &a, 2).assert_status(200);
 }
 
+fn threads(s: &Server) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap()
+}
+
+/// A kept session is a stored value, not a thread waiting for its next page: forty open
+/// sessions cost the server no more threads than one, and each still resumes.
+#[test]
+fn open_sessions_hold_no_threads() {
+    let s = Server::start();
+    building(&s);
+    let query = json!({"query": "SELECT * FROM DIGITALTWINS"});
+    let (_, first) = page_ids(&query_page(&s, &query, 2));
+    let before = threads(&s);
+    let mut tokens = vec![first.unwrap()];
+    for _ in 0..40 {
+        let (_, token) = page_ids(&query_page(&s, &query, 2));
+        tokens.push(token.unwrap());
+    }
+    assert_eq!(sessions_gauge(&s), "twingraph_query_sessions 41");
+    let after = threads(&s);
+    assert!(
+        after < before + 10,
+        "{before} threads with one session, {after} with 41"
+    );
+    for token in tokens {
+        let (ids, _) = page_ids(&query_page(&s, &json!({"continuationToken": token}), 2));
+        assert_eq!(ids, ["room-1:10", "room-2:20"]);
+    }
+}
+
 #[test]
 fn queries_answer_the_same_without_the_document_cache() {
     let cached = Server::start();
