@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::dtmi::Dtmi;
+use super::literal;
 
 /// The DTDL context prefix; the version follows the semicolon.
 const DTDL_CONTEXT: &str = "dtmi:dtdl:context";
@@ -76,10 +77,7 @@ pub(crate) fn combine(
             )]),
         };
     };
-    let items: Vec<&Value> = match value {
-        Value::Array(a) => a.iter().collect(),
-        v => vec![v],
-    };
+    let items = literal::values(value);
     if parent.is_none() && items.is_empty() {
         return Err(vec![("emptyContext", "top-level @context is empty".into())]);
     }

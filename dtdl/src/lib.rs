@@ -142,24 +142,38 @@ fn unresolved(model: &element::Model) -> BTreeSet<String> {
     out
 }
 
+/// Helpers the modules' tests share.
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
     use serde_json::json;
 
-    fn iface(version: u8, id: &str, extra: Value) -> Value {
-        let mut v = json!({"@context": format!("dtmi:dtdl:context;{version}"), "@id": id, "@type": "Interface"});
+    /// An Interface `id` under `context`, with the members of `extra`.
+    pub fn interface(context: Value, id: &str, extra: Value) -> Value {
+        let mut v = json!({"@context": context, "@id": id, "@type": "Interface"});
         if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
             o.extend(e);
         }
         v
     }
 
-    fn rules(docs: &[Value]) -> Vec<String> {
+    /// The rule ids a batch is refused with; none when it is valid.
+    pub fn rules(docs: &[Value]) -> Vec<String> {
         match validate_batch(docs, &|_| None, &Options::default()) {
             Ok(_) => Vec::new(),
             Err(errs) => errs.into_iter().map(|e| e.rule).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::rules;
+    use super::*;
+    use serde_json::json;
+
+    fn iface(version: u8, id: &str, extra: Value) -> Value {
+        testing::interface(json!(format!("dtmi:dtdl:context;{version}")), id, extra)
     }
 
     fn prop(name: &str) -> Value {

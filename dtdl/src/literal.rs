@@ -118,6 +118,15 @@ fn value_object_members(obj: &Map<String, Value>, version: u8, issues: &mut Vec<
 
 /// Parses a representational literal property: each value (a bare literal or a value object),
 /// then the count. Returns the values that parsed.
+/// A property's values: the items of an array, or the one value given alone (JSON-LD
+/// treats both as a set).
+pub(crate) fn values(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(a) => a.iter().collect(),
+        one => vec![one],
+    }
+}
+
 pub(crate) fn literals(
     value: &Value,
     dt: Datatype,
@@ -125,10 +134,7 @@ pub(crate) fn literals(
     version: u8,
     issues: &mut Vec<Issue>,
 ) -> Vec<Value> {
-    let items: Vec<&Value> = match value {
-        Value::Array(a) => a.iter().collect(),
-        v => vec![v],
-    };
+    let items = values(value);
     let mut out = Vec::new();
     for item in items {
         match item {

@@ -324,16 +324,8 @@ impl Parser {
             [] if types.is_empty() && implied_class(slot.prop, v).is_some() => {
                 implied_class(slot.prop, v)?
             }
-            [_] if foreign_material => {
-                self.slot_error(
-                    slot,
-                    doc,
-                    "multipleMaterialTypes",
-                    format!("@type {types:?} names several DTDL types"),
-                );
-                return None;
-            }
-            [c] => *c,
+            // One DTDL type beside a foreign material one is several types (below).
+            [c] if !foreign_material => *c,
             [] => {
                 self.slot_error(
                     slot,

@@ -235,10 +235,7 @@ impl Parser {
     }
 
     fn targets(&mut self, value: &Value, v: u8, issues: &mut Vec<literal::Issue>) -> Vec<Item> {
-        let list: Vec<&Value> = match value {
-            Value::Array(a) => a.iter().collect(),
-            x => vec![x],
-        };
+        let list = literal::values(value);
         let mut out = Vec::new();
         for item in &list {
             match item {
@@ -280,10 +277,7 @@ impl Parser {
         issues: &mut Vec<literal::Issue>,
     ) -> Vec<Item> {
         let v = ctx.version;
-        let list: Vec<&Value> = match value {
-            Value::Array(a) => a.iter().collect(),
-            x => vec![x],
-        };
+        let list = literal::values(value);
         let mut out = Vec::new();
         let doc = self.model.elements[idx].doc;
         let slot = Slot {
@@ -459,10 +453,7 @@ fn supplemental(
 /// Parses an IRI-valued property (`overrides`): each value a term of an active context or an
 /// absolute IRI, kept expanded.
 fn iris(term: &str, value: &Value, ctx: &Ctx, issues: &mut Vec<literal::Issue>) -> Vec<Item> {
-    let list: Vec<&Value> = match value {
-        Value::Array(a) => a.iter().collect(),
-        x => vec![x],
-    };
+    let list = literal::values(value);
     let mut out = Vec::new();
     for item in &list {
         match item {

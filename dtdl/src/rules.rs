@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::context::Ctx;
 use super::element::{Item, Model};
-use super::literal::Issue;
+use super::literal::{self, Issue};
 use super::metamodel::{self, Class, Kind};
 use super::units;
 
@@ -154,10 +154,7 @@ pub(crate) fn terms(
     issues: &mut Vec<Issue>,
 ) -> Vec<Item> {
     let v = ctx.version;
-    let list: Vec<&Value> = match value {
-        Value::Array(a) => a.iter().collect(),
-        x => vec![x],
-    };
+    let list = literal::values(value);
     let mut out = Vec::new();
     for item in &list {
         let Some(s) = item.as_str() else {

@@ -257,6 +257,7 @@ fn payload_schema(model: &Model, idx: usize, found: &mut Vec<Finding>) {
 
 #[cfg(test)]
 mod tests {
+    use crate::testing::{interface, rules};
     use crate::{validate_batch, Options};
     use serde_json::{json, Value};
 
@@ -268,18 +269,7 @@ mod tests {
     ];
 
     fn iface(id: &str, extra: Value) -> Value {
-        let mut v = json!({"@context": CONTEXT, "@id": id, "@type": "Interface"});
-        if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
-            o.extend(e);
-        }
-        v
-    }
-
-    fn rules(docs: &[Value]) -> Vec<String> {
-        match validate_batch(docs, &|_| None, &Options::default()) {
-            Ok(_) => Vec::new(),
-            Err(errs) => errs.into_iter().map(|e| e.rule).collect(),
-        }
+        interface(json!(CONTEXT), id, extra)
     }
 
     fn one(contents: Value) -> Vec<String> {

@@ -143,13 +143,8 @@ impl Commit<'_> {
 }
 
 impl Sink for Commit<'_> {
-    fn put_with(
-        &mut self,
-        cf: &'static str,
-        key: &[u8],
-        print: impl FnOnce(&mut Vec<u8>),
-    ) -> Result<()> {
-        self.batch.put_with(cf, key, print)
+    fn put(&mut self, cf: &'static str, key: &[u8], value: &[u8]) -> Result<()> {
+        self.batch.put(cf, key, value)
     }
 
     fn delete(&mut self, cf: &'static str, key: &[u8]) -> Result<()> {
@@ -199,14 +194,7 @@ impl<'a> Batch<'a> {
 }
 
 impl Sink for Batch<'_> {
-    fn put_with(
-        &mut self,
-        cf: &'static str,
-        key: &[u8],
-        print: impl FnOnce(&mut Vec<u8>),
-    ) -> Result<()> {
-        let mut value = Vec::new();
-        print(&mut value);
+    fn put(&mut self, cf: &'static str, key: &[u8], value: &[u8]) -> Result<()> {
         self.batch.put_cf(self.engine.cf(cf)?, key, value);
         Ok(())
     }

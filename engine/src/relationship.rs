@@ -82,7 +82,6 @@ pub(crate) fn requested_endpoints(body: &Value) -> Result<(String, String)> {
 /// Builds the stored document. `$relationshipId` and `$sourceId` come from the URL.
 pub(crate) fn build(source: &str, id: &str, body: &Value, etag: &str) -> Result<Relationship> {
     let (target, name) = requested_endpoints(body)?;
-    let empty = Map::new();
     let rel = NewRelationship {
         id,
         etag,
@@ -91,8 +90,8 @@ pub(crate) fn build(source: &str, id: &str, body: &Value, etag: &str) -> Result<
         target: &target,
         properties: body
             .as_object()
-            .unwrap_or(&empty)
-            .iter()
+            .into_iter()
+            .flatten()
             .map(|(k, v)| (k.as_str(), v)),
     };
     let mut tree = Tree::default();

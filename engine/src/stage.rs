@@ -14,13 +14,20 @@ use crate::keys::*;
 
 /// Where staged keys go.
 pub(crate) trait Sink {
-    /// Puts `key` in column family `cf` with the value `print` appends to an empty buffer.
+    fn put(&mut self, cf: &'static str, key: &[u8], value: &[u8]) -> Result<()>;
+
+    /// Puts `key` with the value `print` appends to an empty buffer. Sinks that keep values
+    /// in an arena of their own (the bulk loader's blocks) print straight into it.
     fn put_with(
         &mut self,
         cf: &'static str,
         key: &[u8],
         print: impl FnOnce(&mut Vec<u8>),
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let mut value = Vec::new();
+        print(&mut value);
+        self.put(cf, key, &value)
+    }
 
     fn delete(&mut self, cf: &'static str, key: &[u8]) -> Result<()>;
 
@@ -34,10 +41,6 @@ pub(crate) trait Sink {
     /// Gives twin `num` a new document version, so that caches keyed by (twin, version)
     /// never return its old bytes. A sink without state has no caches to protect.
     fn rewritten(&mut self, num: u32);
-
-    fn put(&mut self, cf: &'static str, key: &[u8], value: &[u8]) -> Result<()> {
-        self.put_with(cf, key, |out| out.extend_from_slice(value))
-    }
 }
 
 /// Names twin `id` by its number (`twin_ids`).

@@ -58,6 +58,10 @@ trait Adds {
 }
 
 impl<T: Adds> Sink for T {
+    fn put(&mut self, cf: &'static str, key: &[u8], value: &[u8]) -> Result<()> {
+        self.put_with(cf, key, |out| out.extend_from_slice(value))
+    }
+
     fn put_with(
         &mut self,
         cf: &'static str,
@@ -99,9 +103,17 @@ impl Adds for Blocks<'_> {
 /// the runs.
 impl Adds for Runs {
     fn add(&mut self, cf: usize, key: &[u8], print: impl FnOnce(&mut Vec<u8>)) -> Result<()> {
-        let mut value = Vec::new();
-        print(&mut value);
-        self.put(cf, key, &value)
+        let mut block = match self.pending[cf].take() {
+            Some(block) => block,
+            None => self.pool.take(cf),
+        };
+        block.put_with(key, print)?;
+        if block.arena.len() >= PUT_BLOCK_BYTES {
+            self.append(block)
+        } else {
+            self.pending[cf] = Some(block);
+            Ok(())
+        }
     }
 }
 
@@ -142,10 +154,6 @@ impl Block {
             entries: Vec::new(),
             sorted: true,
         }
-    }
-
-    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        self.put_with(key, |out| out.extend_from_slice(value))
     }
 
     /// Puts `key` with the value `write` appends (built in place, not copied in).
@@ -342,21 +350,6 @@ impl Runs {
             self.dispatch(cf)?;
         }
         Ok(())
-    }
-
-    /// Adds one key (for what the loading thread writes itself).
-    pub fn put(&mut self, cf: usize, key: &[u8], value: &[u8]) -> Result<()> {
-        let mut block = match self.pending[cf].take() {
-            Some(block) => block,
-            None => self.pool.take(cf),
-        };
-        block.put(key, value)?;
-        if block.arena.len() >= PUT_BLOCK_BYTES {
-            self.append(block)
-        } else {
-            self.pending[cf] = Some(block);
-            Ok(())
-        }
     }
 
     fn dispatch(&mut self, cf: usize) -> Result<()> {
